@@ -1,0 +1,57 @@
+// Differentiable ops on Variables. Each forward runs through kernels/ops.h and, when recording, attaches a
+// backward that keeps only what its gradient formula needs.
+#pragma once
+
+#include "autograd/variable.h"
+
+namespace rwkv::ag {
+
+// ---- linear algebra (shapes as ops::matmul)
+Variable matmul(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false);
+
+// ---- elementwise, with NumPy broadcasting; the gradient of a broadcast operand is summed back to its shape
+Variable add(const Variable& a, const Variable& b);
+Variable sub(const Variable& a, const Variable& b);
+Variable mul(const Variable& a, const Variable& b);
+Variable div(const Variable& a, const Variable& b);
+Variable add_scalar(const Variable& x, double value);   // x + value
+Variable mul_scalar(const Variable& x, double value);   // x * value
+Variable rsub_scalar(double value, const Variable& x);  // value - x (e.g. 1 - time_mix)
+Variable neg(const Variable& x);
+Variable exp(const Variable& x);
+Variable sigmoid(const Variable& x);
+Variable relu(const Variable& x);
+Variable square(const Variable& x);
+
+inline Variable operator+(const Variable& a, const Variable& b) { return add(a, b); }
+inline Variable operator-(const Variable& a, const Variable& b) { return sub(a, b); }
+inline Variable operator*(const Variable& a, const Variable& b) { return mul(a, b); }
+inline Variable operator/(const Variable& a, const Variable& b) { return div(a, b); }
+inline Variable operator-(const Variable& x) { return neg(x); }
+inline Variable operator+(const Variable& x, double v) { return add_scalar(x, v); }
+inline Variable operator*(const Variable& x, double v) { return mul_scalar(x, v); }
+inline Variable operator*(double v, const Variable& x) { return mul_scalar(x, v); }
+inline Variable operator-(double v, const Variable& x) { return rsub_scalar(v, x); }
+
+// ---- reductions
+Variable sum(const Variable& x, int64_t dim, bool keepdim = false);
+Variable sum_all(const Variable& x);
+Variable mean(const Variable& x, int64_t dim, bool keepdim = false);
+Variable mean_all(const Variable& x);
+
+// ---- views (the result shares storage with the input; gradients flow back through the view)
+Variable reshape(const Variable& x, const Shape& shape);
+Variable transpose(const Variable& x, int64_t dim0, int64_t dim1);
+Variable slice(const Variable& x, int64_t dim, int64_t start, int64_t end);
+
+// ---- RWKV building blocks
+Variable layernorm(const Variable& x, const Variable& weight, const Variable& bias, double eps = 1e-5);
+Variable embedding(const Variable& table, const Tensor& ids);  // ids: i32/i64, any shape
+Variable token_shift(const Variable& x);                       // [B, T, C], zeros at t = 0
+// Mean cross-entropy of logits [..., V] against integer targets [...], in fp32 or better.
+Variable cross_entropy(const Variable& logits, const Tensor& targets);
+// L2Wrap (spec §1.7): returns `loss` unchanged; in backward the loss gradient passes through and `logits` gets
+// the extra 1e-4 / (positions) * max-logit at each position's argmax, not scaled by the incoming gradient.
+Variable l2wrap(const Variable& loss, const Variable& logits);
+
+}  // namespace rwkv::ag

@@ -1,0 +1,47 @@
+#include "autograd/nn/module.h"
+
+#include "autograd/functions.h"
+
+namespace rwkv::ag::nn {
+
+std::vector<std::pair<std::string, Variable>> Module::named_parameters() const {
+  std::vector<std::pair<std::string, Variable>> all = parameters_;
+  for (const auto& [prefix, child] : children_) {
+    for (auto& [name, parameter] : child->named_parameters()) all.emplace_back(prefix + "." + name, parameter);
+  }
+  return all;
+}
+
+std::vector<Variable> Module::parameters() const {
+  std::vector<Variable> all;
+  for (auto& [name, parameter] : named_parameters()) all.push_back(parameter);
+  return all;
+}
+
+void Module::zero_grad() {
+  for (Variable& parameter : parameters()) parameter.zero_grad();
+}
+
+Variable Module::register_parameter(const std::string& name, Tensor value) {
+  for (const auto& [existing, parameter] : parameters_) {
+    RWKV_CHECK(existing != name, "Module: parameter '", name, "' registered twice");
+  }
+  Variable parameter(std::move(value), true);
+  parameters_.emplace_back(name, parameter);
+  return parameter;
+}
+
+Linear::Linear(int64_t in_features, int64_t out_features)
+    : weight_(register_parameter("weight", Tensor::zeros({out_features, in_features}))) {}
+
+Variable Linear::forward(const Variable& x) const {
+  const int64_t in = weight_.size(1);
+  RWKV_CHECK(x.size(-1) == in, "Linear: input ", x.describe(), " does not end in ", in, " features");
+  if (x.dim() == 2) return matmul(x, weight_, false, true);
+  Shape flat_shape{x.data().numel() / in, in};
+  Shape out_shape = x.shape();
+  out_shape.back() = weight_.size(0);
+  return reshape(matmul(reshape(x, flat_shape), weight_, false, true), out_shape);
+}
+
+}  // namespace rwkv::ag::nn

@@ -1,0 +1,45 @@
+// Module: a named collection of parameters and child modules. named_parameters() lists them in PyTorch
+// state_dict order (own parameters in registration order, then each child's, prefixed "child.").
+#pragma once
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "autograd/variable.h"
+
+namespace rwkv::ag::nn {
+
+class Module {
+public:
+  virtual ~Module() = default;
+  std::vector<std::pair<std::string, Variable>> named_parameters() const;
+  std::vector<Variable> parameters() const;
+  void zero_grad();
+
+protected:
+  Variable register_parameter(const std::string& name, Tensor value);
+  template <typename M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    children_.emplace_back(name, module);
+    return module;
+  }
+
+private:
+  std::vector<std::pair<std::string, Variable>> parameters_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+// y = x W^T with W of shape [out, in] (PyTorch Linear convention, no bias, as in RWKV-4).
+class Linear : public Module {
+public:
+  Linear(int64_t in_features, int64_t out_features);
+  Variable forward(const Variable& x) const;  // x: [..., in] -> [..., out]
+  const Variable& weight() const { return weight_; }
+
+private:
+  Variable weight_;
+};
+
+}  // namespace rwkv::ag::nn

@@ -1,0 +1,29 @@
+// CUDA runtime services in a build without the CUDA backend: no devices, clear errors.
+#include "core/cuda_runtime.h"
+#include "core/error.h"
+
+namespace rwkv::cuda {
+
+bool built_with_cuda() { return false; }
+int device_count() { return 0; }
+
+void check_device(int index, const char* what) {
+  RWKV_FAIL(what, ": cuda:", index, " requested, but this build has no CUDA backend (rebuild with the CUDA "
+            "Toolkit installed)");
+}
+
+Allocator& device_allocator(int index) {
+  check_device(index, "CUDA allocator");
+  throw Error("unreachable");
+}
+
+void memcpy_blocking(void*, const void*, size_t, CopyKind, int device) { check_device(device, "cudaMemcpy"); }
+void memset_zero(void*, size_t, int device) { check_device(device, "cudaMemset"); }
+
+}  // namespace rwkv::cuda
+
+namespace rwkv::cuda {
+void strided_copy(const void*, int, const int64_t*, const int64_t*, int, int64_t, void*, int, int device) {
+  check_device(device, "strided_copy");
+}
+}  // namespace rwkv::cuda

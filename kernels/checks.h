@@ -1,0 +1,32 @@
+// Argument checks and dtype dispatch shared by the ops/*.cpp files (internal to kernels/).
+#pragma once
+
+#include <initializer_list>
+
+#include "core/tensor.h"
+
+namespace rwkv::ops::detail {
+
+// All tensors defined, on one device, with one floating dtype the kernels support there.
+void check_float_operands(const char* op, std::initializer_list<const Tensor*> tensors);
+void check_same_shape(const char* op, const Tensor& a, const Tensor& b);
+void check_ids(const char* op, const Tensor& ids);  // i32 or i64
+// Every id in [0, limit); the error names the op, the offending value and its flat position.
+void check_id_range(const char* op, const Tensor& ids, int64_t limit, const char* what);
+[[noreturn]] void no_cuda_kernel(const char* op, const Tensor& t);
+
+template <typename Fn>
+void dispatch_float(const char* op, DType dtype, Fn&& fn) {
+  if (dtype == DType::f32) return fn(float{});
+  if (dtype == DType::f64) return fn(double{});
+  RWKV_FAIL(op, ": unsupported dtype ", dtype_name(dtype), " (f32 or f64 expected)");
+}
+
+template <typename Fn>
+void dispatch_ids(const char* op, DType dtype, Fn&& fn) {
+  if (dtype == DType::i32) return fn(int32_t{});
+  if (dtype == DType::i64) return fn(int64_t{});
+  RWKV_FAIL(op, ": ids must be i32 or i64, got ", dtype_name(dtype));
+}
+
+}  // namespace rwkv::ops::detail

@@ -1,0 +1,61 @@
+// Tensor-level ops: each checks shapes, dtypes and devices (errors name the op and the tensors) and routes to
+// the CPU or CUDA kernel. Inputs may be non-contiguous (they are packed first); outputs are contiguous.
+// Floating-point ops take f32 (and f64 on the CPU, for gradient checks); ids and targets take i32 or i64.
+#pragma once
+
+#include "core/tensor.h"
+#include "kernels/op_kinds.h"
+
+namespace rwkv::ops {
+
+// ---- matrix products. 2-D: [M,K] x [K,N]; 3-D batched: [G,M,K] x [G,K,N], or [G,M,K] x [K,N] (shared B).
+// trans_a / trans_b transpose the last two dims of the operand before the product.
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
+// out = op(a) op(b) + beta * out; out must already have the result's shape (used to accumulate gradients).
+void matmul_into(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& out, double beta);
+
+// ---- elementwise
+Tensor unary(Unary op, const Tensor& x);
+// Gradient of a unary op; pass the op's input and/or output (whichever the derivative needs, see cpu/kernels.h).
+Tensor unary_backward(Unary op, const Tensor& grad_out, const Tensor& input, const Tensor& output);
+Tensor binary(Binary op, const Tensor& a, const Tensor& b);  // NumPy broadcasting
+Tensor affine(const Tensor& x, double scale, double shift);  // x * scale + shift
+void accumulate_(Tensor& into, const Tensor& value);         // into += value, same shape
+
+// ---- reductions
+Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor sum_all(const Tensor& x);                           // rank-0 result
+Tensor sum_to_shape(const Tensor& x, const Shape& shape);  // undoes broadcasting (gradient of an expand)
+Tensor broadcast_to(const Tensor& x, const Shape& shape);  // contiguous copy of x.expand(shape)
+
+// ---- layernorm over the last dim
+struct LayerNormOutput {
+  Tensor y, mean, rstd;  // mean and rstd have the leading shape of x
+};
+LayerNormOutput layernorm(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+struct LayerNormGrads {
+  Tensor x, weight, bias;
+};
+LayerNormGrads layernorm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                                  const Tensor& rstd);
+
+// ---- embedding lookup: ids of any shape S -> S + [dim]; every id must be in [0, vocab).
+Tensor embedding(const Tensor& table, const Tensor& ids);
+Tensor embedding_backward(const Tensor& grad_out, const Tensor& ids, int64_t vocab);
+
+// ---- token shift along time of [B, T, C]: out[:, t] = x[:, t-1], zeros at t = 0.
+Tensor token_shift(const Tensor& x);
+Tensor token_shift_backward(const Tensor& grad_out);
+
+// ---- cross-entropy of logits [..., V] against integer targets [...] (mean over positions, in fp32 or better).
+struct CrossEntropyOutput {
+  Tensor loss;       // rank-0
+  Tensor logsumexp;  // one per position
+};
+CrossEntropyOutput cross_entropy(const Tensor& logits, const Tensor& targets);
+Tensor cross_entropy_backward(double grad_loss, const Tensor& logits, const Tensor& targets,
+                              const Tensor& logsumexp);
+// L2Wrap's extra gradient (spec §1.7): grad_logits[pos, argmax] += factor * logits[pos, argmax].
+void l2wrap_backward_(Tensor& grad_logits, const Tensor& logits, double factor);
+
+}  // namespace rwkv::ops

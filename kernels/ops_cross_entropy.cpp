@@ -1,0 +1,69 @@
+#include "kernels/checks.h"
+#include "kernels/cpu/kernels.h"
+#include "kernels/ops.h"
+
+namespace rwkv::ops {
+
+namespace {
+void check_logits_targets(const char* op, const Tensor& logits, const Tensor& targets) {
+  detail::check_float_operands(op, {&logits});
+  detail::check_ids(op, targets);
+  RWKV_CHECK(logits.dim() >= 1 && logits.numel() / logits.size(-1) == targets.numel() &&
+                 Shape(logits.shape().begin(), logits.shape().end() - 1) == targets.shape(),
+             op, ": logits ", logits.describe(), " and targets ", targets.describe(),
+             " disagree (expected targets of the logits' leading shape)");
+  RWKV_CHECK(targets.numel() > 0, op, ": no positions");
+  RWKV_CHECK(targets.device() == logits.device(), op, ": logits and targets on different devices");
+  if (logits.device().is_cuda()) detail::no_cuda_kernel(op, logits);
+}
+}  // namespace
+
+CrossEntropyOutput cross_entropy(const Tensor& logits_in, const Tensor& targets_in) {
+  check_logits_targets("cross_entropy", logits_in, targets_in);
+  detail::check_id_range("cross_entropy", targets_in, logits_in.size(-1), "target");
+  const Tensor logits = logits_in.contiguous(), targets = targets_in.contiguous();
+  const int64_t vocab = logits.size(-1), rows = targets.numel();
+  CrossEntropyOutput out{Tensor::empty({}, logits.dtype()), Tensor::empty(targets.shape(), logits.dtype())};
+  detail::dispatch_float("cross_entropy", logits.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    detail::dispatch_ids("cross_entropy", targets.dtype(), [&](auto id_zero) {
+      using Id = decltype(id_zero);
+      *out.loss.data<T>() = static_cast<T>(cpu::cross_entropy_forward<T, Id>(
+          logits.data<T>(), targets.data<Id>(), rows, vocab, out.logsumexp.data<T>()));
+    });
+  });
+  return out;
+}
+
+Tensor cross_entropy_backward(double grad_loss, const Tensor& logits_in, const Tensor& targets_in,
+                              const Tensor& logsumexp_in) {
+  check_logits_targets("cross_entropy_backward", logits_in, targets_in);
+  const Tensor logits = logits_in.contiguous(), targets = targets_in.contiguous();
+  const Tensor logsumexp = logsumexp_in.contiguous();
+  const int64_t vocab = logits.size(-1), rows = targets.numel();
+  Tensor grad = Tensor::empty(logits.shape(), logits.dtype());
+  detail::dispatch_float("cross_entropy_backward", logits.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    detail::dispatch_ids("cross_entropy_backward", targets.dtype(), [&](auto id_zero) {
+      using Id = decltype(id_zero);
+      cpu::cross_entropy_backward<T, Id>(logits.data<T>(), targets.data<Id>(), logsumexp.data<T>(), rows, vocab,
+                                         static_cast<T>(grad_loss / static_cast<double>(rows)), grad.data<T>());
+    });
+  });
+  return grad;
+}
+
+void l2wrap_backward_(Tensor& grad_logits, const Tensor& logits_in, double factor) {
+  detail::check_float_operands("l2wrap_backward", {&grad_logits, &logits_in});
+  detail::check_same_shape("l2wrap_backward", grad_logits, logits_in);
+  RWKV_CHECK(grad_logits.is_contiguous(), "l2wrap_backward: gradient must be contiguous");
+  if (logits_in.device().is_cuda()) detail::no_cuda_kernel("l2wrap_backward", logits_in);
+  const Tensor logits = logits_in.contiguous();
+  const int64_t vocab = logits.size(-1), rows = logits.numel() / vocab;
+  detail::dispatch_float("l2wrap_backward", logits.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    cpu::l2wrap_backward<T>(logits.data<T>(), rows, vocab, static_cast<T>(factor), grad_logits.data<T>());
+  });
+}
+
+}  // namespace rwkv::ops

@@ -1,0 +1,79 @@
+#include "kernels/checks.h"
+#include "kernels/cpu/kernels.h"
+#include "kernels/ops.h"
+
+namespace rwkv::ops {
+
+namespace {
+
+struct GemmPlan {
+  int64_t groups, m, n, k;
+  bool shared_b;  // 3-D a with a 2-D b
+};
+
+GemmPlan plan_gemm(const char* op, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  detail::check_float_operands(op, {&a, &b});
+  RWKV_CHECK((a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && (b.dim() == 3 || b.dim() == 2)), op,
+             ": expects 2-D x 2-D, 3-D x 3-D or 3-D x 2-D operands, got ", a.describe(), " and ", b.describe());
+  GemmPlan plan{};
+  plan.groups = a.dim() == 3 ? a.size(0) : 1;
+  plan.shared_b = a.dim() == 3 && b.dim() == 2;
+  RWKV_CHECK(b.dim() == 2 || b.size(0) == plan.groups, op, ": batch sizes differ: ", a.describe(), " and ",
+             b.describe());
+  plan.m = trans_a ? a.size(-1) : a.size(-2);
+  plan.k = trans_a ? a.size(-2) : a.size(-1);
+  const int64_t kb = trans_b ? b.size(-1) : b.size(-2);
+  plan.n = trans_b ? b.size(-2) : b.size(-1);
+  RWKV_CHECK(plan.k == kb, op, ": inner dimensions differ: ", a.describe(), (trans_a ? "^T" : ""), " x ",
+             b.describe(), (trans_b ? "^T" : ""));
+  return plan;
+}
+
+Shape result_shape(const Tensor& a, const GemmPlan& plan) {
+  return a.dim() == 3 ? Shape{plan.groups, plan.m, plan.n} : Shape{plan.m, plan.n};
+}
+
+void run_gemm(const char* op, const GemmPlan& plan, const Tensor& a_in, const Tensor& b_in, bool trans_a,
+              bool trans_b, Tensor& out, double beta) {
+  if (a_in.device().is_cuda()) detail::no_cuda_kernel(op, a_in);
+  const Tensor a = a_in.contiguous();
+  const Tensor b = b_in.contiguous();
+  // A shared 2-D B with an untransposed 3-D A is one big GEMM over the flattened rows.
+  if (plan.shared_b && !trans_a) {
+    detail::dispatch_float(op, a.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      cpu::gemm<T>(false, trans_b, plan.groups * plan.m, plan.n, plan.k, T(1), a.data<T>(), plan.k, b.data<T>(),
+                   b.size(1), static_cast<T>(beta), out.data<T>(), plan.n);
+    });
+    return;
+  }
+  const int64_t a_stride = a.size(-2) * a.size(-1);
+  const int64_t b_stride = plan.shared_b ? 0 : b.size(-2) * b.size(-1);
+  detail::dispatch_float(op, a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    for (int64_t g = 0; g < plan.groups; ++g) {
+      cpu::gemm<T>(trans_a, trans_b, plan.m, plan.n, plan.k, T(1), a.data<T>() + g * a_stride, a.size(-1),
+                   b.data<T>() + g * b_stride, b.size(-1), static_cast<T>(beta),
+                   out.data<T>() + g * plan.m * plan.n, plan.n);
+    }
+  });
+}
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
+  const GemmPlan plan = plan_gemm("matmul", a, b, trans_a, trans_b);
+  Tensor out = Tensor::empty(result_shape(a, plan), a.dtype(), a.device());
+  run_gemm("matmul", plan, a, b, trans_a, trans_b, out, 0.0);
+  return out;
+}
+
+void matmul_into(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& out, double beta) {
+  const GemmPlan plan = plan_gemm("matmul_into", a, b, trans_a, trans_b);
+  RWKV_CHECK(out.shape() == result_shape(a, plan) && out.is_contiguous() && out.dtype() == a.dtype(),
+             "matmul_into: output ", out.describe(), " does not match the product's shape ",
+             shape_str(result_shape(a, plan)));
+  run_gemm("matmul_into", plan, a, b, trans_a, trans_b, out, beta);
+}
+
+}  // namespace rwkv::ops

@@ -1,0 +1,30 @@
+#include "kernels/checks.h"
+#include "kernels/cpu/kernels.h"
+#include "kernels/ops.h"
+
+namespace rwkv::ops {
+
+namespace {
+template <bool kBackward>
+Tensor shift(const char* op, const Tensor& x_in) {
+  detail::check_float_operands(op, {&x_in});
+  RWKV_CHECK(x_in.dim() == 3, op, ": expects [batch, time, channels], got ", x_in.describe());
+  if (x_in.device().is_cuda()) detail::no_cuda_kernel(op, x_in);
+  const Tensor x = x_in.contiguous();
+  Tensor out = Tensor::empty(x.shape(), x.dtype());
+  detail::dispatch_float(op, x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    if constexpr (kBackward) {
+      cpu::token_shift_backward<T>(x.data<T>(), x.size(0), x.size(1), x.size(2), out.data<T>());
+    } else {
+      cpu::token_shift<T>(x.data<T>(), x.size(0), x.size(1), x.size(2), out.data<T>());
+    }
+  });
+  return out;
+}
+}  // namespace
+
+Tensor token_shift(const Tensor& x) { return shift<false>("token_shift", x); }
+Tensor token_shift_backward(const Tensor& grad_out) { return shift<true>("token_shift_backward", grad_out); }
+
+}  // namespace rwkv::ops

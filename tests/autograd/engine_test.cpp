@@ -1,0 +1,118 @@
+#include <gtest/gtest.h>
+
+#include "autograd/checkpoint.h"
+#include "autograd/functions.h"
+#include "core/allocator.h"
+#include "tests/test_util.h"
+
+namespace rwkv::ag {
+namespace {
+
+using testing::random_tensor;
+using testing::relative_error;
+
+TEST(AutogradEngine, DiamondGraphAccumulates) {
+  Variable x(Tensor::from_vector<float>({2.0f}, {1}), true);
+  Variable y = mul(x, x);        // x^2
+  Variable z = add(y, mul_scalar(x, 3.0));  // x^2 + 3x, x used twice
+  sum_all(mul(z, y)).backward();            // (x^2 + 3x) x^2 -> d/dx = 4x^3 + 9x^2 = 32 + 36
+  EXPECT_FLOAT_EQ(x.grad().item(), 68.0f);
+}
+
+TEST(AutogradEngine, GradientsAccumulateAcrossBackwardCallsUntilZeroed) {
+  Variable w(Tensor::from_vector<float>({1, 2, 3}, {3}), true);
+  sum_all(mul_scalar(w, 2.0)).backward();
+  sum_all(mul_scalar(w, 2.0)).backward();
+  EXPECT_EQ(w.grad().to_vector<float>(), (std::vector<float>{4, 4, 4}));
+  w.zero_grad();
+  EXPECT_FALSE(w.grad().defined());
+}
+
+TEST(AutogradEngine, SavedTensorsAreFreedUnlessRetained) {
+  Variable x(random_tensor({4}, 1), true);
+  Variable y = sum_all(exp(x));
+  y.backward(Tensor(), /*retain_graph=*/true);
+  y.backward();  // allowed once more: the graph was retained
+  EXPECT_THROW(y.backward(), Error);  // freed now: a third pass is a clear error
+}
+
+TEST(AutogradEngine, NoGradRecordsNothing) {
+  Variable x(random_tensor({3}, 2), true);
+  {
+    NoGradGuard no_grad;
+    Variable y = exp(x);
+    EXPECT_FALSE(y.requires_grad());
+    EXPECT_TRUE(y.is_leaf());
+  }
+  EXPECT_TRUE(exp(x).requires_grad());
+  EXPECT_THROW(sum_all(Variable(random_tensor({3}, 3))).backward(), Error);  // nothing requires a gradient
+}
+
+TEST(AutogradEngine, OnlyInputsThatNeedGradientsGetThem) {
+  Variable a(random_tensor({2, 3}, 4), true), b(random_tensor({3, 2}, 5), false);
+  sum_all(matmul(a, b)).backward();
+  EXPECT_TRUE(a.grad().defined());
+  EXPECT_FALSE(b.grad().defined());
+}
+
+TEST(AutogradEngine, AddKeepsNoInputValuesAlive) {
+  // add's backward needs no values, so once the caller drops the operands their memory is released even
+  // though the graph lives on.
+  Allocator& cpu = allocator_for(Device::cpu());
+  Variable out;
+  Variable weight(random_tensor({1}, 6), true);
+  int64_t before = 0;
+  {
+    Variable big(Tensor::zeros({1 << 20}), false);
+    Variable big2 = mul(big, weight);  // mul saves `big` (needed for weight's gradient) ...
+    before = cpu.stats().bytes_in_use;
+    out = add(big2, weight);           // ... add saves nothing of big2
+  }
+  // big2's 4 MiB buffer is gone; `big` is still held by mul's node. Only the output remains new.
+  EXPECT_LE(cpu.stats().bytes_in_use, before);
+  sum_all(out).backward();
+  EXPECT_NEAR(weight.grad().item(), static_cast<float>(1 << 20), 1.0f);
+}
+
+TEST(AutogradEngine, CheckpointGivesTheSameGradientsAndKeepsLess) {
+  const Tensor x_value = random_tensor({8, 16}, 7);
+  const Tensor w1_value = random_tensor({32, 16}, 8), w2_value = random_tensor({16, 32}, 9);
+  auto block = [](const Variable& x, const Variable& w1, const Variable& w2) {
+    return add(x, matmul(square(relu(matmul(x, w1, false, true))), w2, false, true));
+  };
+  // Plain.
+  Variable x1(x_value.clone(), true), a1(w1_value.clone(), true), b1(w2_value.clone(), true);
+  sum_all(square(block(block(x1, a1, b1), a1, b1))).backward();
+  // Checkpointed: the block's internals are recomputed in backward; parameters are captured.
+  Variable x2(x_value.clone(), true), a2(w1_value.clone(), true), b2(w2_value.clone(), true);
+  auto run = [&](const std::vector<Variable>& in) { return std::vector<Variable>{block(in[0], a2, b2)}; };
+  Variable h = checkpoint(run, {x2})[0];
+  Variable out = checkpoint(run, {h})[0];
+  sum_all(square(out)).backward();
+  EXPECT_LT(relative_error(x2.grad(), x1.grad()), 1e-6);
+  EXPECT_LT(relative_error(a2.grad(), a1.grad()), 1e-6);
+  EXPECT_LT(relative_error(b2.grad(), b1.grad()), 1e-6);
+}
+
+TEST(AutogradEngine, CheckpointSavesActivationMemory) {
+  Allocator& cpu = allocator_for(Device::cpu());
+  const Tensor x_value = random_tensor({256, 64}, 10);
+  Variable w1(random_tensor({1024, 64}, 11), true), w2(random_tensor({64, 1024}, 12), true);
+  auto block = [&](const std::vector<Variable>& in) {
+    return std::vector<Variable>{add(in[0], matmul(square(relu(matmul(in[0], w1, false, true))), w2, false, true))};
+  };
+  auto graph_bytes = [&](bool use_checkpoint) {
+    const int64_t start = cpu.stats().bytes_in_use;
+    Variable x(x_value.clone(), true);
+    Variable out = use_checkpoint ? checkpoint(block, {x})[0] : block({x})[0];
+    const int64_t held = cpu.stats().bytes_in_use - start;
+    sum_all(out).backward();
+    return held;
+  };
+  const int64_t plain = graph_bytes(false), checkpointed = graph_bytes(true);
+  // The plain graph keeps three [256, 1024] hidden activations (~1 MiB each); the checkpoint keeps none.
+  EXPECT_GT(plain, checkpointed + (2 << 20)) << "plain " << plain << " bytes, checkpointed " << checkpointed;
+}
+
+}  // namespace
+}  // namespace rwkv::ag

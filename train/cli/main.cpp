@@ -1,0 +1,65 @@
+// Entry point of the `rwkv` binary: dispatches to the subcommand named by the first argument.
+#include <cstdio>
+#include <exception>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "train/cli/command.h"
+
+namespace rwkv::cli {
+
+std::map<std::string, Command>& registry() {
+  static std::map<std::string, Command> commands;
+  return commands;
+}
+
+Registration::Registration(std::string name, std::string summary, CommandFn run) {
+  registry().emplace(name, Command{name, std::move(summary), std::move(run)});
+}
+
+namespace {
+
+void print_usage(std::ostream& out) {
+  out << "usage: rwkv <command> [options]\n\n"
+         "A C++/CUDA trainer for RWKV-4 language models.\n\ncommands:\n";
+  for (const auto& [name, command] : registry()) {
+    out << "  " << name << std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') << command.summary
+        << "\n";
+  }
+  out << "\n`rwkv <command> --help` describes a command's options.\n";
+}
+
+}  // namespace
+}  // namespace rwkv::cli
+
+int main(int argc, char** argv) {
+  using namespace rwkv::cli;
+  if (argc < 2) {
+    print_usage(std::cerr);
+    return 2;
+  }
+  const std::string name = argv[1];
+  if (name == "--help" || name == "-h" || name == "help") {
+    print_usage(std::cout);
+    return 0;
+  }
+  if (name == "--version") {
+    std::cout << "rwkv 0.1.0\n";
+    return 0;
+  }
+  const auto found = registry().find(name);
+  if (found == registry().end()) {
+    std::cerr << "rwkv: unknown command '" << name << "'\n\n";
+    print_usage(std::cerr);
+    return 2;
+  }
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  try {
+    return found->second.run(args);
+  } catch (const std::exception& e) {
+    std::cerr << "rwkv " << name << ": error: " << e.what() << "\n";
+    return 1;
+  }
+}
