@@ -54,4 +54,14 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets);
 // the extra 1e-4 / (positions) * max-logit at each position's argmax, not scaled by the incoming gradient.
 Variable l2wrap(const Variable& loss, const Variable& logits);
 
+// WKV (spec §1.5) over k, v [B, T, C] with time_decay, time_first [C] (w = -exp(time_decay) inside, fp32).
+// state_in [B, 3, C] = (aa, bb, pp) continues a sequence (undefined = the zero state); the final state is
+// always returned, and gradients flow through both states, so a long sequence can be trained in chunks.
+// The final state's gradient is taken through a = aa·e^pp and b = bb·e^pp (see kernels/cpu/kernels.h).
+struct WkvResult {
+  Variable y, state;
+};
+WkvResult wkv(const Variable& time_decay, const Variable& time_first, const Variable& k, const Variable& v,
+              const Variable& state_in = Variable());
+
 }  // namespace rwkv::ag

@@ -58,4 +58,20 @@ Tensor cross_entropy_backward(double grad_loss, const Tensor& logits, const Tens
 // L2Wrap's extra gradient (spec §1.7): grad_logits[pos, argmax] += factor * logits[pos, argmax].
 void l2wrap_backward_(Tensor& grad_logits, const Tensor& logits, double factor);
 
+// ---- WKV (spec §1.5) over k, v [B, T, C] with time_decay, time_first [C]; w = -exp(time_decay) is computed here
+// in the tensors' precision (fp32 for training). state_in [B, 3, C] = (aa, bb, pp) or undefined for the zero
+// state. The final state is returned when want_state (see cpu/kernels.h for the state's meaning).
+struct WkvOutput {
+  Tensor y, state;
+};
+WkvOutput wkv(const Tensor& time_decay, const Tensor& time_first, const Tensor& k, const Tensor& v,
+              const Tensor& state_in, bool want_state);
+struct WkvGrads {
+  Tensor time_decay, time_first, k, v, state;  // state: undefined when there was no state_in
+};
+// grad_state_out may be undefined (no gradient arrives at the final state). gw and gu are summed over the
+// batch in a fixed order.
+WkvGrads wkv_backward(const Tensor& time_decay, const Tensor& time_first, const Tensor& k, const Tensor& v,
+                      const Tensor& y, const Tensor& grad_y, const Tensor& state_in, const Tensor& grad_state_out);
+
 }  // namespace rwkv::ops

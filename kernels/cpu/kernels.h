@@ -75,4 +75,21 @@ void cross_entropy_backward(const T* logits, const Id* targets, const T* logsume
 template <typename T>
 void l2wrap_backward(const T* logits, int64_t rows, int64_t vocab, T factor, T* grad_logits);
 
+// ---- WKV (spec §1.5, §2.3-2.4) over [batch, time, channels] (channels = dim_att), per (b, c) independently.
+// w = -exp(time_decay) (computed by the caller in fp32) and u = time_first, one per channel. The recurrent state
+// is [batch, 3, channels] = (aa, bb, pp) with a = aa·e^pp, b = bb·e^pp; state_in null means the zero state
+// (aa = bb = 0, pp = -1e38); state_out may be null. All state math is in the stable running-max form.
+template <typename T>
+void wkv_forward(int64_t batch, int64_t time, int64_t channels, const T* w, const T* u, const T* k, const T* v,
+                 const T* state_in, T* y, T* state_out);
+// Exact gradients (no truncated history). gw and gu are per batch element [batch, channels]; gw is already
+// multiplied by w, i.e. it is the gradient w.r.t. time_decay. grad_state_out (nullable) is the gradient that
+// arrives at state_out; it is taken through a = aa·e^pp and b = bb·e^pp (its pp component is not used: every
+// consumer of a WKV state depends on the state only through a and b). grad_state_in (written when state_in is
+// given) is the gradient w.r.t. state_in's (aa, bb, pp).
+template <typename T>
+void wkv_backward(int64_t batch, int64_t time, int64_t channels, const T* w, const T* u, const T* k, const T* v,
+                  const T* y, const T* grad_y, const T* state_in, const T* grad_state_out, T* gw, T* gu, T* gk,
+                  T* gv, T* grad_state_in);
+
 }  // namespace rwkv::cpu

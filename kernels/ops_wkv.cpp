@@ -1,0 +1,91 @@
+#include "kernels/checks.h"
+#include "kernels/cpu/kernels.h"
+#include "kernels/ops.h"
+
+namespace rwkv::ops {
+
+namespace {
+
+struct WkvDims {
+  int64_t batch, time, channels;
+};
+
+WkvDims check_wkv(const char* op, const Tensor& time_decay, const Tensor& time_first, const Tensor& k,
+                  const Tensor& v, const Tensor& state_in) {
+  detail::check_float_operands(op, {&time_decay, &time_first, &k, &v});
+  RWKV_CHECK(k.dim() == 3 && v.shape() == k.shape(), op, ": k ", k.describe(), " and v ", v.describe(),
+             " must both be [batch, time, channels]");
+  const WkvDims dims{k.size(0), k.size(1), k.size(2)};
+  RWKV_CHECK(dims.time >= 1 && dims.channels >= 1 && dims.batch >= 1, op, ": empty input ", k.describe());
+  RWKV_CHECK(time_decay.shape() == Shape{dims.channels} && time_first.shape() == Shape{dims.channels}, op,
+             ": time_decay ", time_decay.describe(), " and time_first ", time_first.describe(), " must be [",
+             dims.channels, "] for k ", k.describe());
+  if (state_in.defined()) {
+    detail::check_float_operands(op, {&k, &state_in});
+    RWKV_CHECK(state_in.shape() == (Shape{dims.batch, 3, dims.channels}), op, ": state ", state_in.describe(),
+               " must be [", dims.batch, ", 3, ", dims.channels, "]");
+  }
+  return dims;
+}
+
+Tensor decay_from_time_decay(const Tensor& time_decay) {
+  return unary(Unary::neg, unary(Unary::exp, time_decay));  // w = -exp(time_decay), in the tensor's precision
+}
+
+template <typename T>
+const T* optional_data(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
+}  // namespace
+
+WkvOutput wkv(const Tensor& time_decay, const Tensor& time_first, const Tensor& k_in, const Tensor& v_in,
+              const Tensor& state_in_arg, bool want_state) {
+  const WkvDims d = check_wkv("wkv", time_decay, time_first, k_in, v_in, state_in_arg);
+  if (k_in.device().is_cuda()) detail::no_cuda_kernel("wkv", k_in);
+  const Tensor w = decay_from_time_decay(time_decay), u = time_first.contiguous();
+  const Tensor k = k_in.contiguous(), v = v_in.contiguous();
+  const Tensor state_in = state_in_arg.defined() ? state_in_arg.contiguous() : Tensor();
+  WkvOutput out{Tensor::empty(k.shape(), k.dtype()),
+                want_state ? Tensor::empty({d.batch, 3, d.channels}, k.dtype()) : Tensor()};
+  detail::dispatch_float("wkv", k.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    cpu::wkv_forward<T>(d.batch, d.time, d.channels, w.data<T>(), u.data<T>(), k.data<T>(), v.data<T>(),
+                        optional_data<T>(state_in), out.y.data<T>(), want_state ? out.state.data<T>() : nullptr);
+  });
+  return out;
+}
+
+WkvGrads wkv_backward(const Tensor& time_decay, const Tensor& time_first, const Tensor& k_in, const Tensor& v_in,
+                      const Tensor& y_in, const Tensor& grad_y_in, const Tensor& state_in_arg,
+                      const Tensor& grad_state_out_arg) {
+  const WkvDims d = check_wkv("wkv_backward", time_decay, time_first, k_in, v_in, state_in_arg);
+  detail::check_same_shape("wkv_backward", y_in, k_in);
+  detail::check_same_shape("wkv_backward", grad_y_in, k_in);
+  if (grad_state_out_arg.defined()) {
+    RWKV_CHECK(grad_state_out_arg.shape() == (Shape{d.batch, 3, d.channels}), "wkv_backward: state gradient ",
+               grad_state_out_arg.describe(), " must be [", d.batch, ", 3, ", d.channels, "]");
+  }
+  if (k_in.device().is_cuda()) detail::no_cuda_kernel("wkv_backward", k_in);
+  const Tensor w = decay_from_time_decay(time_decay), u = time_first.contiguous();
+  const Tensor k = k_in.contiguous(), v = v_in.contiguous(), y = y_in.contiguous(), gy = grad_y_in.contiguous();
+  const Tensor state_in = state_in_arg.defined() ? state_in_arg.contiguous() : Tensor();
+  const Tensor grad_state_out = grad_state_out_arg.defined() ? grad_state_out_arg.contiguous() : Tensor();
+  const DType dtype = k.dtype();
+  Tensor gw_per_batch = Tensor::empty({d.batch, d.channels}, dtype);
+  Tensor gu_per_batch = Tensor::empty({d.batch, d.channels}, dtype);
+  WkvGrads grads{Tensor(), Tensor(), Tensor::empty(k.shape(), dtype), Tensor::empty(k.shape(), dtype),
+                 state_in.defined() ? Tensor::empty(state_in.shape(), dtype) : Tensor()};
+  detail::dispatch_float("wkv_backward", dtype, [&](auto zero) {
+    using T = decltype(zero);
+    cpu::wkv_backward<T>(d.batch, d.time, d.channels, w.data<T>(), u.data<T>(), k.data<T>(), v.data<T>(),
+                         y.data<T>(), gy.data<T>(), optional_data<T>(state_in), optional_data<T>(grad_state_out),
+                         gw_per_batch.data<T>(), gu_per_batch.data<T>(), grads.k.data<T>(), grads.v.data<T>(),
+                         state_in.defined() ? grads.state.data<T>() : nullptr);
+  });
+  grads.time_decay = sum(gw_per_batch, 0);
+  grads.time_first = sum(gu_per_batch, 0);
+  return grads;
+}
+
+}  // namespace rwkv::ops
