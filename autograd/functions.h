@@ -47,7 +47,8 @@ Variable slice(const Variable& x, int64_t dim, int64_t start, int64_t end);
 // ---- RWKV building blocks
 Variable layernorm(const Variable& x, const Variable& weight, const Variable& bias, double eps = 1e-5);
 Variable embedding(const Variable& table, const Tensor& ids);  // ids: i32/i64, any shape
-Variable token_shift(const Variable& x);                       // [B, T, C], zeros at t = 0
+// [B, T, C] shifted one step along time; t = 0 gets zeros, or `previous` [B, C] when given (chunked/RNN mode).
+Variable token_shift(const Variable& x, const Variable& previous = Variable());
 // Mean cross-entropy of logits [..., V] against integer targets [...], in fp32 or better.
 Variable cross_entropy(const Variable& logits, const Tensor& targets);
 // L2Wrap (spec §1.7): returns `loss` unchanged; in backward the loss gradient passes through and `logits` gets

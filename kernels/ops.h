@@ -43,9 +43,11 @@ LayerNormGrads layernorm_backward(const Tensor& grad_y, const Tensor& x, const T
 Tensor embedding(const Tensor& table, const Tensor& ids);
 Tensor embedding_backward(const Tensor& grad_out, const Tensor& ids, int64_t vocab);
 
-// ---- token shift along time of [B, T, C]: out[:, t] = x[:, t-1], zeros at t = 0.
-Tensor token_shift(const Tensor& x);
+// ---- token shift along time of [B, T, C]: out[:, t] = x[:, t-1]; at t = 0 zeros, or `previous` [B, C] (the
+// last token of the previous chunk) when given.
+Tensor token_shift(const Tensor& x, const Tensor& previous = Tensor());
 Tensor token_shift_backward(const Tensor& grad_out);
+Tensor token_shift_previous_backward(const Tensor& grad_out);  // the gradient of `previous`: grad_out[:, 0]
 
 // ---- cross-entropy of logits [..., V] against integer targets [...] (mean over positions, in fp32 or better).
 struct CrossEntropyOutput {

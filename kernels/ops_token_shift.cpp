@@ -24,7 +24,23 @@ Tensor shift(const char* op, const Tensor& x_in) {
 }
 }  // namespace
 
-Tensor token_shift(const Tensor& x) { return shift<false>("token_shift", x); }
+Tensor token_shift(const Tensor& x, const Tensor& previous) {
+  Tensor out = shift<false>("token_shift", x);
+  if (previous.defined()) {
+    detail::check_float_operands("token_shift", {&x, &previous});
+    RWKV_CHECK(previous.shape() == (Shape{x.size(0), x.size(2)}), "token_shift: previous ", previous.describe(),
+               " must be [", x.size(0), ", ", x.size(2), "] for input ", x.describe());
+    out.slice(1, 0, 1).copy_(previous.unsqueeze(1));
+  }
+  return out;
+}
+
 Tensor token_shift_backward(const Tensor& grad_out) { return shift<true>("token_shift_backward", grad_out); }
+
+Tensor token_shift_previous_backward(const Tensor& grad_out) {
+  RWKV_CHECK(grad_out.dim() == 3, "token_shift_previous_backward: expects [batch, time, channels], got ",
+             grad_out.describe());
+  return grad_out.slice(1, 0, 1).squeeze(1).contiguous();
+}
 
 }  // namespace rwkv::ops

@@ -23,10 +23,12 @@ Variable embedding(const Variable& table, const Tensor& ids) {
                      });
 }
 
-Variable token_shift(const Variable& x) {
-  return make_output("token_shift", ops::token_shift(x.data()), {x},
-                     [](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-                       return {ops::token_shift_backward(g[0])};
+Variable token_shift(const Variable& x, const Variable& previous) {
+  const bool has_previous = previous.defined();
+  return make_output("token_shift", ops::token_shift(x.data(), has_previous ? previous.data() : Tensor()),
+                     {x, previous}, [has_previous](const std::vector<Tensor>& g) -> std::vector<Tensor> {
+                       return {ops::token_shift_backward(g[0]),
+                               has_previous ? ops::token_shift_previous_backward(g[0]) : Tensor()};
                      });
 }
 

@@ -44,4 +44,14 @@ Variable Linear::forward(const Variable& x) const {
   return reshape(matmul(reshape(x, flat_shape), weight_, false, true), out_shape);
 }
 
+LayerNorm::LayerNorm(int64_t features)
+    : weight_(register_parameter("weight", Tensor::full({features}, 1.0))),
+      bias_(register_parameter("bias", Tensor::zeros({features}))) {}
+
+Variable LayerNorm::forward(const Variable& x) const { return layernorm(x, weight_, bias_, 1e-5); }
+
+Embedding::Embedding(int64_t vocab, int64_t dim) : weight_(register_parameter("weight", Tensor::zeros({vocab, dim}))) {}
+
+Variable Embedding::forward(const Tensor& ids) const { return embedding(weight_, ids); }
+
 }  // namespace rwkv::ag::nn

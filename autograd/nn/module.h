@@ -31,12 +31,45 @@ private:
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
 
+// Children named "0", "1", ... in order (PyTorch's ModuleList), e.g. the "blocks" of a model.
+class ModuleList : public Module {
+public:
+  template <typename M>
+  std::shared_ptr<M> append(std::shared_ptr<M> module) {
+    return register_module(std::to_string(size_++), std::move(module));
+  }
+  size_t size() const { return size_; }
+
+private:
+  size_t size_ = 0;
+};
+
 // y = x W^T with W of shape [out, in] (PyTorch Linear convention, no bias, as in RWKV-4).
 class Linear : public Module {
 public:
   Linear(int64_t in_features, int64_t out_features);
   Variable forward(const Variable& x) const;  // x: [..., in] -> [..., out]
   const Variable& weight() const { return weight_; }
+
+private:
+  Variable weight_;
+};
+
+// LayerNorm over the last dim with a learnable weight (init 1) and bias (init 0); eps 1e-5, biased variance.
+class LayerNorm : public Module {
+public:
+  explicit LayerNorm(int64_t features);
+  Variable forward(const Variable& x) const;
+
+private:
+  Variable weight_, bias_;
+};
+
+// Token embedding: [vocab, dim] table looked up by integer ids (init zeros; the model sets its own init).
+class Embedding : public Module {
+public:
+  Embedding(int64_t vocab, int64_t dim);
+  Variable forward(const Tensor& ids) const;
 
 private:
   Variable weight_;

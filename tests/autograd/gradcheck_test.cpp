@@ -122,6 +122,8 @@ TEST(AutogradGradcheck, Embedding) {
 TEST(AutogradGradcheck, TokenShift) {
   expect_gradcheck([](const auto& in) { return token_shift(in[0]); }, {rnd({2, 4, 3}, 30)});
   expect_gradcheck([](const auto& in) { return token_shift(in[0]); }, {rnd({1, 1, 3}, 31)});  // T = 1
+  // With the previous chunk's last vector at t = 0.
+  expect_gradcheck([](const auto& in) { return token_shift(in[0], in[1]); }, {rnd({2, 4, 3}, 47), rnd({2, 3}, 48)});
 }
 
 TEST(AutogradGradcheck, CrossEntropy) {

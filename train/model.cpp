@@ -1,0 +1,157 @@
+#include "train/model.h"
+
+#include "autograd/checkpoint.h"
+#include "autograd/functions.h"
+
+namespace rwkv {
+
+using ag::Variable;
+
+namespace {
+
+// mix(z, ẑ, μ) = z·μ + ẑ·(1 − μ) (spec §1.3), written exactly as the reference does.
+Variable mix(const Variable& z, const Variable& shifted, const Variable& mu) {
+  return ag::add(ag::mul(z, mu), ag::mul(shifted, ag::rsub_scalar(1.0, mu)));
+}
+
+Variable last_token(const Variable& z) {
+  const int64_t time = z.size(1);
+  return ag::reshape(ag::slice(z, 1, time - 1, time), {z.size(0), z.size(2)});
+}
+
+}  // namespace
+
+TimeMix::TimeMix(int64_t n_embd, int64_t dim_att)
+    : time_decay(register_parameter("time_decay", Tensor::zeros({dim_att}))),
+      time_first(register_parameter("time_first", Tensor::zeros({dim_att}))),
+      time_mix_k(register_parameter("time_mix_k", Tensor::zeros({1, 1, n_embd}))),
+      time_mix_v(register_parameter("time_mix_v", Tensor::zeros({1, 1, n_embd}))),
+      time_mix_r(register_parameter("time_mix_r", Tensor::zeros({1, 1, n_embd}))),
+      key(register_module("key", std::make_shared<ag::nn::Linear>(n_embd, dim_att))),
+      value(register_module("value", std::make_shared<ag::nn::Linear>(n_embd, dim_att))),
+      receptance(register_module("receptance", std::make_shared<ag::nn::Linear>(n_embd, dim_att))),
+      output(register_module("output", std::make_shared<ag::nn::Linear>(dim_att, n_embd))) {}
+
+Variable TimeMix::forward(const Variable& z, LayerState* state) const {
+  const Variable shifted = ag::token_shift(z, state ? state->att_previous : Variable());
+  const Variable k = key->forward(mix(z, shifted, time_mix_k));
+  const Variable v = value->forward(mix(z, shifted, time_mix_v));
+  const Variable r = receptance->forward(mix(z, shifted, time_mix_r));
+  const ag::WkvResult wkv = ag::wkv(time_decay, time_first, k, v, state ? state->wkv : Variable());
+  if (state) {
+    state->att_previous = last_token(z);
+    state->wkv = wkv.state;
+  }
+  return output->forward(ag::mul(ag::sigmoid(r), wkv.y));
+}
+
+ChannelMix::ChannelMix(int64_t n_embd, int64_t dim_ffn)
+    : time_mix_k(register_parameter("time_mix_k", Tensor::zeros({1, 1, n_embd}))),
+      time_mix_r(register_parameter("time_mix_r", Tensor::zeros({1, 1, n_embd}))),
+      key(register_module("key", std::make_shared<ag::nn::Linear>(n_embd, dim_ffn))),
+      receptance(register_module("receptance", std::make_shared<ag::nn::Linear>(n_embd, n_embd))),
+      value(register_module("value", std::make_shared<ag::nn::Linear>(dim_ffn, n_embd))) {}
+
+Variable ChannelMix::forward(const Variable& z, LayerState* state) const {
+  const Variable shifted = ag::token_shift(z, state ? state->ffn_previous : Variable());
+  const Variable k = ag::square(ag::relu(key->forward(mix(z, shifted, time_mix_k))));
+  const Variable r = ag::sigmoid(receptance->forward(mix(z, shifted, time_mix_r)));
+  if (state) state->ffn_previous = last_token(z);
+  return ag::mul(r, value->forward(k));
+}
+
+Block::Block(const ModelConfig& config, int64_t layer)
+    : ln1(register_module("ln1", std::make_shared<ag::nn::LayerNorm>(config.n_embd))),
+      ln2(register_module("ln2", std::make_shared<ag::nn::LayerNorm>(config.n_embd))),
+      ln0(layer == 0 ? register_module("ln0", std::make_shared<ag::nn::LayerNorm>(config.n_embd)) : nullptr),
+      att(register_module("att", std::make_shared<TimeMix>(config.n_embd, config.dim_att))),
+      ffn(register_module("ffn", std::make_shared<ChannelMix>(config.n_embd, config.dim_ffn))) {}
+
+Variable Block::forward(const Variable& input, LayerState* state) const {
+  Variable x = ln0 ? ln0->forward(input) : input;
+  x = ag::add(x, att->forward(ln1->forward(x), state));
+  return ag::add(x, ffn->forward(ln2->forward(x), state));
+}
+
+Rwkv4::Rwkv4(const ModelConfig& config) : config_(config.resolved()) {
+  emb_ = register_module("emb", std::make_shared<ag::nn::Embedding>(config_.vocab_size, config_.n_embd));
+  auto blocks = register_module("blocks", std::make_shared<ag::nn::ModuleList>());
+  for (int64_t layer = 0; layer < config_.n_layer; ++layer) {
+    blocks_.push_back(blocks->append(std::make_shared<Block>(config_, layer)));
+  }
+  ln_out_ = register_module("ln_out", std::make_shared<ag::nn::LayerNorm>(config_.n_embd));
+  head_ = register_module("head", std::make_shared<ag::nn::Linear>(config_.n_embd, config_.vocab_size));
+}
+
+Variable Rwkv4::forward(const Tensor& idx, ModelState* state) const {
+  RWKV_CHECK(idx.dim() == 2, "model: token ids must be [batch, time], got ", idx.describe());
+  RWKV_CHECK(!state || static_cast<int64_t>(state->size()) == config_.n_layer, "model: a state for ",
+             state ? state->size() : 0, " layers given to a ", config_.n_layer, "-layer model");
+  Variable x = emb_->forward(idx);
+  for (size_t layer = 0; layer < blocks_.size(); ++layer) {
+    const Block& block = *blocks_[layer];
+    LayerState* layer_state = state ? &(*state)[layer] : nullptr;
+    if (checkpoint_blocks_ && !layer_state) {
+      x = ag::checkpoint([&block](const std::vector<Variable>& in) { return std::vector<Variable>{block.forward(in[0], nullptr)}; },
+                         {x})[0];
+    } else {
+      x = block.forward(x, layer_state);
+    }
+  }
+  return head_->forward(ln_out_->forward(x));
+}
+
+Variable Rwkv4::named(const std::string& name) const {
+  for (const auto& [parameter_name, parameter] : named_parameters()) {
+    if (parameter_name == name) return parameter;
+  }
+  RWKV_FAIL("model: no parameter named '", name, "'");
+}
+
+Variable language_model_loss(const Variable& logits, const Tensor& targets) {
+  return ag::l2wrap(ag::cross_entropy(logits, targets), logits);
+}
+
+ModelState zero_state(const ModelConfig& config_in, int64_t batch) {
+  const ModelConfig config = config_in.resolved();
+  ModelState state(static_cast<size_t>(config.n_layer));
+  for (LayerState& layer : state) {
+    layer.att_previous = Variable(Tensor::zeros({batch, config.n_embd}));
+    layer.ffn_previous = Variable(Tensor::zeros({batch, config.n_embd}));
+    Tensor wkv = Tensor::zeros({batch, 3, config.dim_att});
+    wkv.slice(1, 2, 3).fill_(-1e38);  // pp: the running max starts at "minus infinity"
+    layer.wkv = Variable(wkv);
+  }
+  return state;
+}
+
+Tensor pack_state(const ModelState& state) {
+  RWKV_CHECK(!state.empty(), "pack_state: empty state");
+  const int64_t batch = state[0].att_previous.size(0), channels = state[0].att_previous.size(1);
+  const int64_t layers = static_cast<int64_t>(state.size());
+  Tensor packed = Tensor::empty({batch, 5 * layers, channels});
+  for (int64_t i = 0; i < layers; ++i) {
+    const LayerState& layer = state[static_cast<size_t>(i)];
+    RWKV_CHECK(layer.wkv.size(2) == channels, "pack_state: the §8.2 state layout needs dim_att == n_embd (got ",
+               layer.wkv.size(2), " and ", channels, ")");
+    packed.slice(1, 5 * i + 0, 5 * i + 1).copy_(layer.ffn_previous.data().to(DType::f32).unsqueeze(1));
+    packed.slice(1, 5 * i + 1, 5 * i + 2).copy_(layer.att_previous.data().to(DType::f32).unsqueeze(1));
+    packed.slice(1, 5 * i + 2, 5 * i + 5).copy_(layer.wkv.data().to(DType::f32));
+  }
+  return packed;
+}
+
+ModelState unpack_state(const Tensor& packed, int64_t n_layer) {
+  RWKV_CHECK(packed.dim() == 3 && packed.size(1) == 5 * n_layer, "unpack_state: expected [batch, ", 5 * n_layer,
+             ", C] for ", n_layer, " layers, got ", packed.describe());
+  ModelState state(static_cast<size_t>(n_layer));
+  for (int64_t i = 0; i < n_layer; ++i) {
+    LayerState& layer = state[static_cast<size_t>(i)];
+    layer.ffn_previous = Variable(packed.slice(1, 5 * i + 0, 5 * i + 1).squeeze(1).contiguous());
+    layer.att_previous = Variable(packed.slice(1, 5 * i + 1, 5 * i + 2).squeeze(1).contiguous());
+    layer.wkv = Variable(packed.slice(1, 5 * i + 2, 5 * i + 5).contiguous());
+  }
+  return state;
+}
+
+}  // namespace rwkv
