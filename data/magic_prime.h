@@ -1,0 +1,50 @@
+// RWKV-LM's "magic prime" sample order (spec §5.3) and the arithmetic around it.
+//
+// Sample ii (1-based, global over all ranks and mini-epochs) reads the ctx_len-aligned chunk
+//   chunk(ii) = (factor · ii³) mod p,   factor = floor(p · 0.6180339887498949),
+// i.e. the window of ctx_len + 1 tokens at offset chunk·ctx_len + shift. For a prime p ≡ 2 (mod 3),
+// x ↦ x³ is a bijection of Z/p, so any p consecutive ii visit every chunk exactly once.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace rwkv::data {
+
+// RWKV-LM's mini-epoch: 40320 (= 8!) samples, over all ranks.
+inline constexpr std::uint64_t kSamplesPerMiniEpoch = 40320;
+
+// Deterministic Miller–Rabin, exact for every 64-bit n.
+bool is_prime(std::uint64_t n);
+
+// floor(p · (sqrt(5) − 1) / 2) computed in double, as RWKV-LM does.
+std::uint64_t magic_factor(std::uint64_t magic_prime);
+// (factor · ii³) mod p with 64-bit modular arithmetic (ii is reduced mod p first).
+std::uint64_t magic_chunk(std::uint64_t ii, std::uint64_t magic_prime);
+
+// The largest prime p ≡ 2 (mod 3) with p <= floor(tokens / ctx_len) − 1 and whose last window
+// ((p − 1)·ctx_len + shift + ctx_len + 1 tokens) fits in the data. std::nullopt when the data is too
+// small (fewer than 3 full chunks).
+std::optional<std::uint64_t> best_magic_prime(std::uint64_t tokens, std::uint64_t ctx_len, std::uint64_t shift = 0);
+
+// RWKV-LM's run length for a magic prime: my_exit_tokens = p · ctx_len; epoch_count = p / 40320.
+inline std::uint64_t magic_exit_tokens(std::uint64_t magic_prime, std::uint64_t ctx_len) {
+  return magic_prime * ctx_len;
+}
+inline std::uint64_t magic_epoch_count(std::uint64_t magic_prime) { return magic_prime / kSamplesPerMiniEpoch; }
+
+// Why magic_prime cannot be used for this data ("" when it can): not prime, p % 3 != 2,
+// p > floor(tokens/ctx_len) − 1, or the last window would run past the end.
+std::string magic_prime_problem(std::uint64_t magic_prime, std::uint64_t tokens, std::uint64_t ctx_len,
+                                std::uint64_t shift = 0);
+
+// Throws rwkv::Error when magic_prime_problem() is not empty. The message names every problem and the
+// prime to use instead, with its my_exit_tokens and epoch_count. The trainer calls this.
+void validate_magic_prime(std::uint64_t magic_prime, std::uint64_t tokens, std::uint64_t ctx_len,
+                          std::uint64_t shift = 0);
+
+// "use --magic_prime 389 (my_exit_tokens 199168, epoch_count 0)" or why there is none.
+std::string magic_prime_suggestion(std::uint64_t tokens, std::uint64_t ctx_len, std::uint64_t shift = 0);
+
+}  // namespace rwkv::data
