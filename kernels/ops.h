@@ -13,6 +13,10 @@ namespace rwkv::ops {
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
 // out = op(a) op(b) + beta * out; out must already have the result's shape (used to accumulate gradients).
 void matmul_into(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& out, double beta);
+// fp32 matmuls on CUDA may round their inputs to tf32 on the tensor cores (about 8x faster, ~1e-3 relative
+// error) only when allowed; off by default, process-wide.
+void set_allow_tf32(bool allow);
+bool allow_tf32();
 
 // ---- elementwise
 Tensor unary(Unary op, const Tensor& x);
@@ -59,6 +63,14 @@ Tensor cross_entropy_backward(double grad_loss, const Tensor& logits, const Tens
                               const Tensor& logsumexp);
 // L2Wrap's extra gradient (spec §1.7): grad_logits[pos, argmax] += factor * logits[pos, argmax].
 void l2wrap_backward_(Tensor& grad_logits, const Tensor& logits, double factor);
+
+// ---- optimizer support (fp32 master weights)
+struct AdamHyper {
+  double lr, beta1, beta2, eps, weight_decay;
+  int64_t step;  // 1-based count of updates including this one (bias correction)
+};
+void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamHyper& hyper);
+double sum_of_squares(const Tensor& x);  // in double, deterministic
 
 // ---- WKV (spec §1.5) over k, v [B, T, C] with time_decay, time_first [C]; w = -exp(time_decay) is computed here
 // in the tensors' precision (fp32 for training). state_in [B, 3, C] = (aa, bb, pp) or undefined for the zero

@@ -7,7 +7,7 @@ packages=(
   cmake ninja-build g++ pkg-config
   libopenblas-dev libhdf5-dev libboost-program-options-dev libgtest-dev
   libopenmpi-dev openmpi-bin
-  python3
+  python3 python3-numpy python3-h5py python3-torch
 )
 
 missing=()

@@ -22,6 +22,13 @@ void Module::zero_grad() {
   for (Variable& parameter : parameters()) parameter.zero_grad();
 }
 
+void Module::to(Device device) {
+  for (Variable& parameter : parameters()) {
+    parameter.mutable_data() = parameter.data().to(device);
+    parameter.zero_grad();
+  }
+}
+
 Variable Module::register_parameter(const std::string& name, Tensor value) {
   for (const auto& [existing, parameter] : parameters_) {
     RWKV_CHECK(existing != name, "Module: parameter '", name, "' registered twice");

@@ -17,6 +17,8 @@ public:
   std::vector<std::pair<std::string, Variable>> named_parameters() const;
   std::vector<Variable> parameters() const;
   void zero_grad();
+  // Moves every parameter's value to `device` (gradients are dropped).
+  void to(Device device);
 
 protected:
   Variable register_parameter(const std::string& name, Tensor value);

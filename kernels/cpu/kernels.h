@@ -75,6 +75,13 @@ void cross_entropy_backward(const T* logits, const Id* targets, const T* logsume
 template <typename T>
 void l2wrap_backward(const T* logits, int64_t rows, int64_t vocab, T factor, T* grad_logits);
 
+// ---- Adam / AdamW step on fp32 master weights (spec §4.1, DeepSpeed FusedAdam semantics):
+// m = b1 m + (1-b1) g; v = b2 v + (1-b2) g²; p -= lr (m/bc1 / (sqrt(v/bc2) + eps) + wd p), bc = 1 - b^step.
+void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, float lr, float beta1,
+               float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2);
+// Sum of squares in double (for the global gradient norm).
+double sum_of_squares(const float* x, int64_t n);
+
 // ---- WKV (spec §1.5, §2.3-2.4) over [batch, time, channels] (channels = dim_att), per (b, c) independently.
 // w = -exp(time_decay) (computed by the caller in fp32) and u = time_first, one per channel. The recurrent state
 // is [batch, 3, channels] = (aa, bb, pp) with a = aa·e^pp, b = bb·e^pp; state_in null means the zero state

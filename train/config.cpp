@@ -1,0 +1,312 @@
+#include "train/config.h"
+
+#include <algorithm>
+#include <boost/program_options.hpp>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <variant>
+
+#include "core/error.h"
+
+namespace rwkv {
+
+namespace po = boost::program_options;
+
+namespace {
+
+using FieldPointer = std::variant<std::string TrainConfig::*, int64_t TrainConfig::*, uint64_t TrainConfig::*,
+                                  double TrainConfig::*>;
+
+struct Option {
+  const char* name;
+  FieldPointer field;
+  const char* help;
+};
+
+// The one table of options, in the order of --help and of the resolved-config dump.
+const std::vector<Option>& option_table() {
+  static const std::vector<Option> table = {
+      {"proj_dir", &TrainConfig::proj_dir, "directory for checkpoints, metrics and logs"},
+      {"load_model", &TrainConfig::load_model, "HDF5 weights to start from (fine-tuning: fresh optimizer, warmup)"},
+      {"resume", &TrainConfig::resume, "'auto' (newest valid checkpoint in proj_dir) or a checkpoint path"},
+      {"data_file", &TrainConfig::data_file, "binidx prefix, glob or comma list; .npy; or a text file"},
+      {"data_type", &TrainConfig::data_type, "binidx, numpy, utf-8 or bytes (empty: from the file name)"},
+      {"device", &TrainConfig::device, "auto, cpu, cuda or cuda:N"},
+      {"precision", &TrainConfig::precision, "fp32, tf32 or bf16"},
+      {"optimizer", &TrainConfig::optimizer, "adam (AdamW when weight_decay > 0) or sgd (for debugging)"},
+      {"seed", &TrainConfig::seed, "random seed (init and random sampling)"},
+      {"vocab_size", &TrainConfig::vocab_size, "vocabulary size (0: from the data when it can tell)"},
+      {"ctx_len", &TrainConfig::ctx_len, "training context length T"},
+      {"n_layer", &TrainConfig::n_layer, "number of blocks"},
+      {"n_embd", &TrainConfig::n_embd, "residual width C"},
+      {"dim_att", &TrainConfig::dim_att, "time-mix width (0: n_embd)"},
+      {"dim_ffn", &TrainConfig::dim_ffn, "channel-mix hidden width (0: 4 n_embd)"},
+      {"epoch_steps", &TrainConfig::epoch_steps, "optimizer steps per mini-epoch (40320 / global batch with magic_prime)"},
+      {"epoch_count", &TrainConfig::epoch_count, "mini-epochs of the learning-rate schedule"},
+      {"epoch_begin", &TrainConfig::epoch_begin, "absolute index of this run's first mini-epoch"},
+      {"epoch_save", &TrainConfig::epoch_save, "save every N mini-epochs (0: only at the end)"},
+      {"micro_bsz", &TrainConfig::micro_bsz, "sequences per device per micro-step"},
+      {"accumulate_grad_batches", &TrainConfig::accumulate_grad_batches, "micro-batches per optimizer step"},
+      {"max_steps", &TrainConfig::max_steps, "stop at this global step (0: when the schedule ends)"},
+      {"lr_init", &TrainConfig::lr_init, "initial learning rate"},
+      {"lr_final", &TrainConfig::lr_final, "final learning rate"},
+      {"warmup_steps", &TrainConfig::warmup_steps, "warmup steps (-1: none)"},
+      {"beta1", &TrainConfig::beta1, "Adam beta1"},
+      {"beta2", &TrainConfig::beta2, "Adam beta2"},
+      {"adam_eps", &TrainConfig::adam_eps, "Adam epsilon (added after the bias-corrected square root)"},
+      {"weight_decay", &TrainConfig::weight_decay, "decoupled weight decay on matrices (AdamW)"},
+      {"grad_clip", &TrainConfig::grad_clip, "global gradient-norm clipping (0: off)"},
+      {"layerwise_lr", &TrainConfig::layerwise_lr, "1: time_decay 2x, time_first 3x learning rate (spec 4.2)"},
+      {"my_pile_stage", &TrainConfig::my_pile_stage, "RWKV-LM Pile stage (2: all time_* at 5x learning rate)"},
+      {"my_pile_edecay", &TrainConfig::my_pile_edecay, "mini-epochs before the learning-rate decay starts"},
+      {"my_pile_shift", &TrainConfig::my_pile_shift, "token offset added to every magic-prime window"},
+      {"magic_prime", &TrainConfig::magic_prime, "deterministic sampling prime (0: random sampling)"},
+      {"my_exit_tokens", &TrainConfig::my_exit_tokens, "cosine schedule length in tokens and end of run (0: off)"},
+      {"grad_cp", &TrainConfig::grad_cp, "1: activation checkpointing per block"},
+      {"save_every_steps", &TrainConfig::save_every_steps, "also save every N steps (0: off)"},
+      {"keep_last", &TrainConfig::keep_last, "checkpoints kept by rotation (0: all)"},
+      {"log_every", &TrainConfig::log_every, "log a line every N steps"},
+      {"max_bad_steps", &TrainConfig::max_bad_steps, "consecutive NaN/Inf steps tolerated before stopping"},
+  };
+  return table;
+}
+
+const char* type_name(const FieldPointer& field) {
+  switch (field.index()) {
+    case 0: return "a string";
+    case 1: return "an integer";
+    case 2: return "a non-negative integer";
+    default: return "a number";
+  }
+}
+
+std::vector<std::string> option_names() {
+  std::vector<std::string> names;
+  for (const Option& option : option_table()) names.emplace_back(option.name);
+  return names;
+}
+
+po::options_description make_description(TrainConfig& config, bool with_config_option, std::string* config_path) {
+  po::options_description description("options (also valid as `key = value` lines in a --config file)");
+  if (with_config_option) {
+    description.add_options()("help,h", "show this help")("config", po::value<std::string>(config_path),
+                                                          "INI file of options; command-line values override it");
+  }
+  const TrainConfig defaults;
+  for (const Option& option : option_table()) {
+    std::visit(
+        [&](auto member) {
+          using Value = std::remove_reference_t<decltype(config.*member)>;
+          std::ostringstream shown;
+          shown << defaults.*member;
+          description.add_options()(option.name,
+                                    po::value<Value>(&(config.*member))->default_value(defaults.*member, shown.str()),
+                                    option.help);
+        },
+        option.field);
+  }
+  return description;
+}
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+[[noreturn]] void unknown_key(const std::string& key, const std::string& where) {
+  const std::string suggestion = nearest_option(key, option_names());
+  RWKV_FAIL(where, "unknown option '", key, "'",
+            suggestion.empty() ? std::string("; `rwkv train --help` lists the options")
+                               : "; did you mean '" + suggestion + "'?");
+}
+
+int line_of(const std::string& text, const std::string& key) {
+  std::istringstream lines(text);
+  std::string line;
+  for (int number = 1; std::getline(lines, line); ++number) {
+    const size_t start = line.find_first_not_of(" \t");
+    if (start != std::string::npos && line.compare(start, key.size(), key) == 0) return number;
+  }
+  return 0;
+}
+
+// Parses INI text into `parsed` (values not yet stored); unknown keys are errors naming `origin` and the line.
+po::parsed_options parse_ini(const std::string& text, const std::string& origin, const po::options_description& d) {
+  std::istringstream stream(text);
+  po::parsed_options parsed = po::parse_config_file(stream, d, /*allow_unregistered=*/true);
+  for (const po::option& option : parsed.options) {
+    if (option.unregistered) {
+      const int line = line_of(text, option.string_key);
+      unknown_key(option.string_key, origin + (line ? ":" + std::to_string(line) : std::string()) + ": ");
+    }
+  }
+  return parsed;
+}
+
+void store_or_explain(const po::parsed_options& parsed, po::variables_map& values, const std::string& origin) {
+  try {
+    po::store(parsed, values);
+  } catch (const po::error& e) {
+    std::string detail = e.what();
+    for (const Option& option : option_table()) {
+      if (detail.find("'--" + std::string(option.name) + "'") != std::string::npos ||
+          detail.find("'" + std::string(option.name) + "'") != std::string::npos) {
+        detail += " (" + std::string(option.name) + " expects " + type_name(option.field) + ")";
+        break;
+      }
+    }
+    RWKV_FAIL(origin, detail);
+  }
+}
+
+}  // namespace
+
+std::string nearest_option(const std::string& key, const std::vector<std::string>& known) {
+  std::string best;
+  size_t best_distance = std::max<size_t>(3, key.size() / 3) + 1;
+  for (const std::string& candidate : known) {
+    const size_t distance = edit_distance(key, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+ParsedConfig parse_train_config(const std::vector<std::string>& args, const std::vector<ExtraOption>& extra) {
+  ParsedConfig result;
+  std::string config_path;
+  po::options_description description = make_description(result.config, true, &config_path);
+  for (const ExtraOption& option : extra) {
+    description.add_options()(option.name.c_str(), po::value<std::string>(), option.help.c_str());
+  }
+  po::variables_map values;
+  po::parsed_options command_line = [&] {
+    try {
+      return po::command_line_parser(args).options(description).allow_unregistered().run();
+    } catch (const po::error& e) {
+      RWKV_FAIL("command line: ", e.what());
+    }
+  }();
+  for (const po::option& option : command_line.options) {
+    if (option.unregistered) {
+      const std::string key = option.string_key.starts_with("--") ? option.string_key.substr(2) : option.string_key;
+      unknown_key(key.empty() ? option.original_tokens.front() : key, "command line: ");
+    }
+  }
+  store_or_explain(command_line, values, "command line: ");  // stored first: the command line wins
+  if (values.count("help")) {
+    std::ostringstream help;
+    help << description;
+    result.help = true;
+    result.help_text = help.str();
+    return result;
+  }
+  if (values.count("config")) {
+    config_path = values["config"].as<std::string>();
+    std::ifstream file(config_path);
+    RWKV_CHECK(file.good(), "config: cannot read '", config_path, "'");
+    std::stringstream text;
+    text << file.rdbuf();
+    store_or_explain(parse_ini(text.str(), config_path, description), values, config_path + ": ");
+  }
+  po::notify(values);
+  for (const Option& option : option_table()) {
+    if (values.count(option.name) && !values[option.name].defaulted()) result.set_keys.emplace_back(option.name);
+  }
+  for (const ExtraOption& option : extra) {
+    if (values.count(option.name)) result.extra[option.name] = values[option.name].as<std::string>();
+  }
+  result.config.validate();
+  return result;
+}
+
+TrainConfig config_from_ini(const std::string& text, const std::string& origin) {
+  TrainConfig config;
+  const po::options_description description = make_description(config, false, nullptr);
+  po::variables_map values;
+  store_or_explain(parse_ini(text, origin, description), values, origin + ": ");
+  po::notify(values);
+  return config;
+}
+
+std::string TrainConfig::to_ini() const {
+  std::ostringstream out;
+  out.precision(17);
+  for (const Option& option : option_table()) {
+    std::visit([&](auto member) { out << option.name << " = " << this->*member << "\n"; }, option.field);
+  }
+  return out.str();
+}
+
+ModelConfig TrainConfig::model() const {
+  ModelConfig model;
+  model.n_layer = n_layer;
+  model.n_embd = n_embd;
+  model.dim_att = dim_att;
+  model.dim_ffn = dim_ffn;
+  model.vocab_size = vocab_size;
+  model.ctx_len = ctx_len;
+  return model;
+}
+
+void TrainConfig::validate() const {
+  auto positive = [](const char* key, int64_t value) {
+    RWKV_CHECK(value > 0, "config: ", key, " must be a positive integer, got ", value);
+  };
+  auto non_negative = [](const char* key, int64_t value) {
+    RWKV_CHECK(value >= 0, "config: ", key, " must be zero or a positive integer, got ", value);
+  };
+  positive("ctx_len", ctx_len);
+  positive("n_layer", n_layer);
+  positive("n_embd", n_embd);
+  non_negative("dim_att", dim_att);
+  non_negative("dim_ffn", dim_ffn);
+  non_negative("vocab_size", vocab_size);
+  positive("epoch_steps", epoch_steps);
+  positive("epoch_count", epoch_count);
+  non_negative("epoch_begin", epoch_begin);
+  non_negative("epoch_save", epoch_save);
+  positive("micro_bsz", micro_bsz);
+  positive("accumulate_grad_batches", accumulate_grad_batches);
+  non_negative("max_steps", max_steps);
+  non_negative("save_every_steps", save_every_steps);
+  non_negative("keep_last", keep_last);
+  positive("log_every", log_every);
+  positive("max_bad_steps", max_bad_steps);
+  RWKV_CHECK(warmup_steps >= -1, "config: warmup_steps must be -1 (none) or a non-negative integer, got ",
+             warmup_steps);
+  RWKV_CHECK(lr_init >= 0 && lr_final >= 0, "config: lr_init and lr_final must be non-negative");
+  RWKV_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "config: beta1 and beta2 must be in [0, 1)");
+  RWKV_CHECK(adam_eps > 0, "config: adam_eps must be positive, got ", adam_eps);
+  RWKV_CHECK(weight_decay >= 0, "config: weight_decay must be non-negative, got ", weight_decay);
+  RWKV_CHECK(grad_clip >= 0, "config: grad_clip must be non-negative (0 = off), got ", grad_clip);
+  RWKV_CHECK(layerwise_lr == 0 || layerwise_lr == 1, "config: layerwise_lr must be 0 or 1, got ", layerwise_lr);
+  RWKV_CHECK(grad_cp == 0 || grad_cp == 1, "config: grad_cp must be 0 or 1, got ", grad_cp);
+  RWKV_CHECK(my_pile_stage >= 0 && my_pile_stage <= 4, "config: my_pile_stage must be 0..4, got ", my_pile_stage);
+  non_negative("my_pile_edecay", my_pile_edecay);
+  non_negative("my_pile_shift", my_pile_shift);
+  RWKV_CHECK(precision == "fp32" || precision == "tf32" || precision == "bf16",
+             "config: precision must be fp32, tf32 or bf16, got '", precision, "'");
+  RWKV_CHECK(optimizer == "adam" || optimizer == "sgd", "config: optimizer must be adam or sgd, got '", optimizer,
+             "'");
+  RWKV_CHECK(device == "auto" || device == "cpu" || device == "cuda" || device.starts_with("cuda:"),
+             "config: device must be auto, cpu, cuda or cuda:N, got '", device, "'");
+  RWKV_CHECK(data_type.empty() || data_type == "binidx" || data_type == "numpy" || data_type == "utf-8" ||
+                 data_type == "bytes",
+             "config: data_type must be binidx, numpy, utf-8 or bytes, got '", data_type, "'");
+}
+
+}  // namespace rwkv

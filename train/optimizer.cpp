@@ -1,0 +1,68 @@
+#include "train/optimizer.h"
+
+#include <cmath>
+
+#include "kernels/ops.h"
+
+namespace rwkv {
+
+double Optimizer::lr_multiplier(const std::string& name, const TrainConfig& config) {
+  if (config.layerwise_lr == 0) return 1.0;
+  const bool stage2 = config.my_pile_stage == 2;
+  // First match wins, by substring, as RWKV-LM's configure_optimizers.
+  if (name.find("time_mix") != std::string::npos) return stage2 ? 5.0 : 1.0;
+  if (name.find("time_decay") != std::string::npos) return stage2 ? 5.0 : 2.0;
+  if (name.find("time_first") != std::string::npos) return stage2 ? 5.0 : 3.0;
+  return 1.0;
+}
+
+Optimizer::Optimizer(const std::vector<std::pair<std::string, ag::Variable>>& named_parameters,
+                     const TrainConfig& config)
+    : config_(config) {
+  for (const auto& [name, parameter] : named_parameters) {
+    OptimizerSlot slot;
+    slot.name = name;
+    slot.parameter = parameter;
+    slot.lr_scale = lr_multiplier(name, config);
+    int64_t non_unit_dims = 0;  // "≥ 2 dimensions after squeezing": matrices, not [1, 1, C] mixes
+    for (int64_t extent : parameter.shape()) non_unit_dims += extent > 1 ? 1 : 0;
+    slot.weight_decay = config.weight_decay > 0 && non_unit_dims >= 2 ? config.weight_decay : 0.0;
+    if (config.optimizer == "adam") {
+      slot.exp_avg = Tensor::zeros(parameter.shape(), DType::f32, parameter.data().device());
+      slot.exp_avg_sq = Tensor::zeros(parameter.shape(), DType::f32, parameter.data().device());
+    }
+    slots_.push_back(std::move(slot));
+  }
+}
+
+StepReport Optimizer::step(double lr) {
+  StepReport report;
+  double squares = 0;
+  for (OptimizerSlot& slot : slots_) {
+    Tensor& grad = slot.parameter.mutable_grad();
+    if (!grad.defined()) grad = Tensor::zeros(slot.parameter.shape(), DType::f32, slot.parameter.data().device());
+    squares += ops::sum_of_squares(grad);
+  }
+  report.grad_norm = std::sqrt(squares);
+  if (!std::isfinite(report.grad_norm)) return report;
+  // Global-norm clipping (DeepSpeed / torch semantics): scale by clip / (norm + 1e-6) when that is below 1.
+  const double clip_scale =
+      config_.grad_clip > 0 ? std::min(1.0, config_.grad_clip / (report.grad_norm + 1e-6)) : 1.0;
+  ++step_count_;
+  for (OptimizerSlot& slot : slots_) {
+    Tensor grad = slot.parameter.grad();
+    if (clip_scale < 1.0) grad = ops::affine(grad, clip_scale, 0.0);
+    Tensor& value = slot.parameter.mutable_data();
+    const double group_lr = lr * slot.lr_scale;
+    if (config_.optimizer == "sgd") {
+      value.copy_(ops::binary(Binary::sub, value, ops::affine(grad, group_lr, 0.0)));
+    } else {
+      ops::adam_step_(value, grad, slot.exp_avg, slot.exp_avg_sq,
+                      {group_lr, config_.beta1, config_.beta2, config_.adam_eps, slot.weight_decay, step_count_});
+    }
+  }
+  report.applied = true;
+  return report;
+}
+
+}  // namespace rwkv
