@@ -87,10 +87,11 @@ RandomSampler::RandomSampler(std::uint64_t tokens, std::uint64_t ctx_len, std::u
              tokens);
 }
 
-std::uint64_t RandomSampler::offset_of(std::uint64_t step, std::uint64_t m, std::uint64_t) const {
-  // Lemire's unbiased bounded draw; a rejected draw moves to the next counter value.
+std::uint64_t RandomSampler::offset_of(std::uint64_t step, std::uint64_t m, std::uint64_t samples_per_step) const {
+  // Keyed by the global sample number, so how a step is split into ranks or accumulated micro-batches does not
+  // change which windows it reads. Lemire's unbiased bounded draw; a rejected draw moves to the next counter.
   __extension__ using u128 = unsigned __int128;
-  const std::uint64_t key = mix64(mix64(mix64(seed_) ^ step) ^ m);
+  const std::uint64_t key = mix64(mix64(seed_) ^ (step * samples_per_step + m));
   const std::uint64_t threshold = (0 - range_) % range_;
   for (std::uint64_t attempt = 0;; ++attempt) {
     const u128 product = u128{mix64(key + attempt)} * range_;

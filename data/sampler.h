@@ -72,8 +72,8 @@ private:
 };
 
 // Uniform offsets in [0, tokens − ctx_len − 1) (RWKV-LM's random mode), drawn from a counter-based hash
-// of (seed, step, m) with m the global sample number in the step, so the draw is a pure function and
-// does not depend on how the step is split over ranks.
+// of (seed, global sample number step·samples_per_step + m), so the draw is a pure function and does not
+// depend on how a step is split over ranks or accumulated micro-batches.
 class RandomSampler final : public Sampler {
 public:
   RandomSampler(std::uint64_t tokens, std::uint64_t ctx_len, std::uint64_t seed);

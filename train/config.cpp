@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/program_options.hpp>
+#include <charconv>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -195,7 +196,12 @@ ParsedConfig parse_train_config(const std::vector<std::string>& args, const std:
   po::variables_map values;
   po::parsed_options command_line = [&] {
     try {
-      return po::command_line_parser(args).options(description).allow_unregistered().run();
+      // No prefix guessing: `--micro_bs` must be an error with a suggestion, not silently micro_bsz.
+      return po::command_line_parser(args)
+          .options(description)
+          .style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing)
+          .allow_unregistered()
+          .run();
     } catch (const po::error& e) {
       RWKV_FAIL("command line: ", e.what());
     }
@@ -244,9 +250,20 @@ TrainConfig config_from_ini(const std::string& text, const std::string& origin) 
 
 std::string TrainConfig::to_ini() const {
   std::ostringstream out;
-  out.precision(17);
   for (const Option& option : option_table()) {
-    std::visit([&](auto member) { out << option.name << " = " << this->*member << "\n"; }, option.field);
+    std::visit(
+        [&](auto member) {
+          out << option.name << " = ";
+          if constexpr (std::is_same_v<std::remove_cvref_t<decltype(this->*member)>, double>) {
+            char text[32];  // the shortest text that reads back as the same double
+            const auto end = std::to_chars(text, text + sizeof(text), this->*member).ptr;
+            out << std::string(text, end);
+          } else {
+            out << this->*member;
+          }
+          out << "\n";
+        },
+        option.field);
   }
   return out.str();
 }

@@ -1,0 +1,37 @@
+// `rwkv train --config F [--key value ...]`: trains an RWKV-4 model as the config says.
+#include <csignal>
+#include <iostream>
+
+#include "train/cli/command.h"
+#include "train/config.h"
+#include "train/trainer.h"
+
+namespace rwkv::cli {
+
+namespace {
+
+void request_stop(int) { stop_requested().store(true); }
+
+int run_train(const std::vector<std::string>& args) {
+  const ParsedConfig parsed = parse_train_config(args);
+  if (parsed.help) {
+    std::cout << "usage: rwkv train --config F [--key value ...]\n\n"
+                 "Trains RWKV-4 from a config file; command-line values override the file's. Checkpoints go to\n"
+                 "proj_dir; `--resume auto` continues from the newest valid one, exactly where it stopped.\n"
+                 "SIGINT/SIGTERM finish the current step, save a checkpoint and exit 0.\n\n"
+              << parsed.help_text;
+    return 0;
+  }
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+  const TrainOutcome outcome = run_training(parsed.config);
+  std::cout << (outcome.interrupted ? "stopped" : "done") << " at step " << outcome.global_step
+            << (outcome.last_checkpoint.empty() ? "" : "; checkpoint " + outcome.last_checkpoint) << "\n";
+  return 0;
+}
+
+}  // namespace
+
+RWKV_COMMAND("train", "train an RWKV-4 model from a config file", run_train);
+
+}  // namespace rwkv::cli

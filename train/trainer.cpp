@@ -1,0 +1,268 @@
+#include "train/trainer.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include "autograd/functions.h"
+#include "core/allocator.h"
+#include "data/batch_builder.h"
+#include "data/dataset.h"
+#include "train/checkpoint.h"
+#include "train/model_init.h"
+#include "train/model_io.h"
+#include "train/run_log.h"
+#include "train/schedule.h"
+
+namespace rwkv {
+
+namespace fs = std::filesystem;
+
+std::atomic<bool>& stop_requested() {
+  static std::atomic<bool> flag{false};
+  return flag;
+}
+
+namespace {
+
+constexpr uint64_t kScanLimitTokens = uint64_t{1} << 28;  // scan every id up front for data up to 256M tokens
+
+struct Console {
+  bool quiet;
+  bool terminal = ::isatty(STDOUT_FILENO) != 0;
+  template <typename... Args>
+  void line(const char* format, Args... args) const {
+    if (quiet) return;
+    std::printf(format, args...);
+    std::printf("\n");
+    std::fflush(stdout);
+  }
+};
+
+std::string human_count(double value) {
+  char text[32];
+  if (value >= 1e9) {
+    std::snprintf(text, sizeof(text), "%.2fB", value / 1e9);
+  } else if (value >= 1e6) {
+    std::snprintf(text, sizeof(text), "%.2fM", value / 1e6);
+  } else if (value >= 1e3) {
+    std::snprintf(text, sizeof(text), "%.1fK", value / 1e3);
+  } else {
+    std::snprintf(text, sizeof(text), "%.0f", value);
+  }
+  return text;
+}
+
+// Which checkpoint this run starts from: "" for none.
+std::string resolve_resume(const TrainConfig& config, const Console& console) {
+  if (config.resume.empty()) return "";
+  if (config.resume != "auto") {
+    read_train_state(config.resume);  // a clear error when it is missing or not a complete checkpoint
+    return config.resume;
+  }
+  std::vector<std::string> problems;
+  const std::vector<CheckpointEntry> entries = list_checkpoints(config.proj_dir, &problems);
+  for (const std::string& problem : problems) console.line("warning: skipping unusable checkpoint: %s", problem.c_str());
+  return entries.empty() ? "" : entries.front().path;
+}
+
+void warn_config_changes(const std::string& saved_ini, const TrainConfig& now, const std::string& path,
+                         const Console& console) {
+  std::istringstream saved(saved_ini), current(now.to_ini());
+  std::string a, b;
+  while (std::getline(saved, a) && std::getline(current, b)) {
+    if (a != b) console.line("note: %s was saved with '%s'; this run uses '%s'", path.c_str(), a.c_str(), b.c_str());
+  }
+}
+
+}  // namespace
+
+TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hooks) {
+  const Console console{hooks.quiet};
+  TrainConfig config = config_in;
+  config.validate();
+  RWKV_CHECK(config.precision != "bf16", "config: precision bf16 needs the mixed-precision GPU backend, which ",
+             "is not in this build yet; use fp32 or tf32");
+  RWKV_CHECK(!config.data_file.empty(), "config: data_file is required");
+  const Device device = parse_device(config.device);
+  std::error_code error;
+  fs::create_directories(config.proj_dir, error);
+  RWKV_CHECK(!error && fs::is_directory(config.proj_dir), "config: cannot create proj_dir '", config.proj_dir,
+             "': ", error.message());
+  {
+    const std::string probe = config.proj_dir + "/.write-test";
+    std::ofstream test(probe);
+    RWKV_CHECK(test.good(), "config: proj_dir '", config.proj_dir, "' is not writable");
+    test.close();
+    fs::remove(probe, error);
+  }
+
+  // ---- data
+  const data::TokenSource source = data::open_dataset({config.data_file, config.data_type, config.proj_dir});
+  if (config.vocab_size == 0) {
+    RWKV_CHECK(source.vocab_size().has_value(), "config: vocab_size is required for ", source.kind(),
+               " data (the tokenizer's vocabulary size, e.g. 50277 for the GPT-NeoX 20B tokenizer)");
+    config.vocab_size = static_cast<int64_t>(*source.vocab_size());
+  } else if (source.vocab_size()) {
+    RWKV_CHECK(static_cast<uint64_t>(config.vocab_size) >= *source.vocab_size(), "config: vocab_size ",
+               config.vocab_size, " is smaller than the ", *source.vocab_size(), " symbols of ", config.data_file);
+  }
+  if (source.size() <= kScanLimitTokens) source.check_vocab(static_cast<uint64_t>(config.vocab_size));
+  const ScheduleShape shape = schedule_shape(config, 1);
+  const int64_t end_step = schedule_end_step(config, shape);
+  const auto sampler = data::make_training_sampler(
+      {static_cast<uint64_t>(config.ctx_len), config.magic_prime, static_cast<uint64_t>(config.my_pile_shift),
+       static_cast<uint64_t>(config.epoch_begin), config.seed},
+      source.size());
+  const data::BatchBuilder batches(source, *sampler, static_cast<uint64_t>(config.vocab_size),
+                                   static_cast<uint64_t>(config.micro_bsz));
+
+  // ---- model and optimizer
+  Rwkv4 model(config.model());
+  model.set_gradient_checkpointing(config.grad_cp == 1);
+  const std::string resume_from = resolve_resume(config, console);
+  TrainState state;
+  std::string origin;
+  if (!resume_from.empty()) {
+    state = read_train_state(resume_from);
+    RWKV_CHECK(state.world_size == 1, resume_from, ": saved by ", state.world_size, " ranks; resuming it needs ",
+               "the data-parallel trainer");
+    origin = "resumed from " + resume_from;
+  } else if (!config.load_model.empty()) {
+    load_weights_into(model, config.load_model);
+    origin = "weights from " + config.load_model + " (fresh optimizer, warmup)";
+  } else {
+    initialize_rwkv4(model, config.lr_init, config.seed);
+    origin = "fresh init (seed " + std::to_string(config.seed) + ")";
+  }
+  model.to(device);
+  Optimizer optimizer(model.named_parameters(), config);  // moments live next to the parameters
+  if (!resume_from.empty()) {
+    load_checkpoint(resume_from, model, optimizer);
+    warn_config_changes(state.config_ini, config, resume_from, console);
+  }
+  state.world_size = 1;
+  state.rng_seed = config.seed;
+  state.sampler = sampler->describe();
+  state.config_ini = config.to_ini();
+
+  const int64_t tokens_per_step = config.ctx_len * shape.real_bsz;
+  const int64_t stop_step = config.max_steps > 0 ? std::min(end_step, config.max_steps) : end_step;
+  console.line("rwkv train: %s", origin.c_str());
+  console.line("  device      %s, precision %s", device.str().c_str(), config.precision.c_str());
+  console.line("  model       RWKV-4 %s, %s parameters (%.1f MiB fp32 + %.1f MiB Adam moments)",
+               model.config().describe().c_str(), human_count(static_cast<double>(model.config().parameter_count())).c_str(),
+               model.config().parameter_count() * 4.0 / (1 << 20), model.config().parameter_count() * 8.0 / (1 << 20));
+  console.line("  data        %s: %s tokens (%s), %s", config.data_file.c_str(),
+               human_count(static_cast<double>(source.size())).c_str(), source.kind().c_str(), sampler->describe().c_str());
+  console.line("  batch       micro_bsz %lld x accumulate %lld = %lld sequences, %s tokens per step",
+               static_cast<long long>(config.micro_bsz), static_cast<long long>(config.accumulate_grad_batches),
+               static_cast<long long>(shape.real_bsz), human_count(static_cast<double>(tokens_per_step)).c_str());
+  console.line("  schedule    %lld steps per mini-epoch, %lld mini-epochs, ends at step %lld; this run: steps %lld..%lld",
+               static_cast<long long>(shape.epoch_steps), static_cast<long long>(shape.epoch_count),
+               static_cast<long long>(end_step), static_cast<long long>(state.global_step),
+               static_cast<long long>(stop_step));
+  console.line("  proj_dir    %s", config.proj_dir.c_str());
+  if (!hooks.quiet) std::printf("resolved configuration:\n%s\n", config.to_ini().c_str());
+
+  TrainOutcome outcome;
+  outcome.global_step = state.global_step;
+  if (state.global_step >= stop_step) {
+    console.line("nothing to do: the run is already at step %lld", static_cast<long long>(state.global_step));
+    outcome.last_checkpoint = resume_from;
+    return outcome;
+  }
+
+  RunLog log(config.proj_dir, state.global_step);
+  auto save = [&](const std::string& name) {
+    const std::string path = config.proj_dir + "/" + name;
+    state.mini_epoch = config.epoch_begin + state.global_step / shape.epoch_steps;
+    save_checkpoint(path, model, optimizer, state);
+    rotate_checkpoints(config.proj_dir, config.keep_last);
+    log.write_loss_curve();
+    outcome.last_checkpoint = path;
+    console.line("saved %s (step %lld)", path.c_str(), static_cast<long long>(state.global_step));
+  };
+
+  const int64_t accumulate = config.accumulate_grad_batches;
+  std::vector<int32_t> x(static_cast<size_t>(config.micro_bsz * config.ctx_len)), y(x.size());
+  int64_t bad_in_a_row = 0;
+  const auto run_start = std::chrono::steady_clock::now();
+  const int64_t first_step = state.global_step;
+  while (state.global_step < stop_step) {
+    const auto step_start = std::chrono::steady_clock::now();
+    const double lr = learning_rate(config, shape, state.global_step);
+    model.zero_grad();
+    double loss_sum = 0;
+    for (int64_t micro = 0; micro < accumulate; ++micro) {
+      batches.fill(static_cast<uint64_t>(state.global_step * accumulate + micro), x, y);
+      const Tensor inputs = Tensor::from_vector(x, {config.micro_bsz, config.ctx_len}).to(device);
+      const Tensor targets = Tensor::from_vector(y, {config.micro_bsz, config.ctx_len}).to(device);
+      const ag::Variable loss = language_model_loss(model.forward(inputs), targets);
+      loss_sum += loss.data().item();
+      // Each micro-batch's mean loss counts 1/accumulate of the step's loss.
+      loss.backward(accumulate == 1 ? Tensor() : Tensor::full({}, 1.0 / static_cast<double>(accumulate),
+                                                              loss.dtype(), device));
+    }
+    StepRecord record;
+    record.loss = loss_sum / static_cast<double>(accumulate);
+    record.lr = lr;
+    StepReport report;
+    if (std::isfinite(record.loss)) report = optimizer.step(lr);
+    record.grad_norm = report.grad_norm;
+    record.skipped = !report.applied;
+    ++state.global_step;
+    if (record.skipped) {
+      ++bad_in_a_row;
+      console.line("warning: step %lld: non-finite %s; update skipped (%lld in a row, limit %lld)",
+                   static_cast<long long>(state.global_step), std::isfinite(record.loss) ? "gradients" : "loss",
+                   static_cast<long long>(bad_in_a_row), static_cast<long long>(config.max_bad_steps));
+      RWKV_CHECK(bad_in_a_row < config.max_bad_steps, "training stopped: ", bad_in_a_row,
+                 " consecutive steps with a non-finite loss or gradients (max_bad_steps); nothing was saved, ",
+                 outcome.last_checkpoint.empty() ? std::string("no checkpoint was written by this run")
+                                                 : "the last good checkpoint is " + outcome.last_checkpoint);
+    } else {
+      bad_in_a_row = 0;
+      state.tokens_seen += tokens_per_step;
+    }
+    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - step_start).count();
+    record.step = state.global_step;
+    record.ms = ms;
+    record.tokens_per_second = static_cast<double>(tokens_per_step) / (ms / 1000.0);
+    log.append(record);
+    outcome.records.push_back(record);
+    if (hooks.on_step) hooks.on_step(record);
+    if (state.global_step % config.log_every == 0 || state.global_step == stop_step) {
+      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+      const double per_step = elapsed / static_cast<double>(state.global_step - first_step);
+      const double eta = per_step * static_cast<double>(stop_step - state.global_step);
+      console.line("step %lld/%lld | loss %.4f | gnorm %.3f | lr %.3e | %.0f ms | %s tok/s | eta %.0fs",
+                   static_cast<long long>(state.global_step), static_cast<long long>(stop_step), record.loss,
+                   record.grad_norm, lr, ms, human_count(record.tokens_per_second).c_str(), eta);
+    }
+    const bool epoch_end = state.global_step % shape.epoch_steps == 0;
+    const int64_t run_epoch = state.global_step / shape.epoch_steps - 1;  // run-local index of the epoch just done
+    if (state.global_step >= stop_step) break;
+    if (stop_requested().load()) {
+      console.line("interrupted: saving and stopping");
+      save("rwkv-step-" + std::to_string(state.global_step) + ".h5");
+      outcome.interrupted = true;
+      outcome.global_step = state.global_step;
+      return outcome;
+    }
+    if (epoch_end && config.epoch_save > 0 && run_epoch % config.epoch_save == 0) {
+      save("rwkv-" + std::to_string(config.epoch_begin + run_epoch) + ".h5");
+    } else if (config.save_every_steps > 0 && state.global_step % config.save_every_steps == 0) {
+      save("rwkv-step-" + std::to_string(state.global_step) + ".h5");
+    }
+  }
+  save(state.global_step >= end_step ? "rwkv-final.h5" : "rwkv-step-" + std::to_string(state.global_step) + ".h5");
+  outcome.global_step = state.global_step;
+  return outcome;
+}
+
+}  // namespace rwkv

@@ -1,0 +1,43 @@
+// The training loop: data, model, optimizer, schedule, checkpoints and feedback, driven by one TrainConfig.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "train/config.h"
+
+namespace rwkv {
+
+struct StepRecord {
+  int64_t step = 0;  // global step after this update
+  double loss = 0;
+  double grad_norm = 0;
+  double lr = 0;
+  double ms = 0;
+  double tokens_per_second = 0;
+  bool skipped = false;  // non-finite loss or gradients: no update
+};
+
+struct TrainOutcome {
+  int64_t global_step = 0;
+  std::string last_checkpoint;
+  std::vector<StepRecord> records;  // the steps this run took
+  bool interrupted = false;         // stopped by SIGINT/SIGTERM (after saving)
+};
+
+struct TrainerHooks {
+  std::function<void(const StepRecord&)> on_step;  // after every step
+  bool quiet = false;                              // no console output (tests)
+};
+
+// Runs training as the config says (resume, load_model, schedule, checkpoints). Throws rwkv::Error on bad
+// input or when training cannot continue (after leaving the last good checkpoint untouched).
+TrainOutcome run_training(const TrainConfig& config, const TrainerHooks& hooks = {});
+
+// Set by SIGINT/SIGTERM handlers that `rwkv train` installs: the loop finishes its step, saves and returns.
+std::atomic<bool>& stop_requested();
+
+}  // namespace rwkv
