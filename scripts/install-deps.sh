@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages this project needs that are not yet installed (needs root or sudo).
+#   scripts/install-deps.sh          build and run (and the demo's text corpus, Debian's fortunes)
+#   scripts/install-deps.sh --test   also what the test suite needs (PyTorch and h5py for the reference test)
 # The CUDA Toolkit is not installed here: when it is present (nvcc under /usr/local/cuda), the build finds it.
 set -euo pipefail
 
@@ -7,8 +9,11 @@ packages=(
   cmake ninja-build g++ pkg-config
   libopenblas-dev libhdf5-dev libboost-program-options-dev libgtest-dev
   libopenmpi-dev openmpi-bin
-  python3 python3-numpy python3-h5py python3-torch
+  python3 fortunes
 )
+if [ "${1:-}" = "--test" ]; then
+  packages+=(python3-numpy python3-h5py python3-torch)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

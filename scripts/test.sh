@@ -3,7 +3,7 @@
 # without a GPU).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 scripts/build.sh
 export RWKV_TOKENIZER_JSON="${RWKV_TOKENIZER_JSON:-$(cd .. && pwd)/shared/data/20B_tokenizer.json}"
 cd build
