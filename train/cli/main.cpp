@@ -1,5 +1,8 @@
 // Entry point of the `rwkv` binary: dispatches to the subcommand named by the first argument.
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -36,6 +39,13 @@ void print_usage(std::ostream& out) {
 
 int main(int argc, char** argv) {
   using namespace rwkv::cli;
+  // OpenBLAS runs its own threads; OpenMP threads that spin-wait between our parallel loops (libgomp's default)
+  // steal their cores and made CPU training ~10x slower on 2 cores. libgomp reads OMP_WAIT_POLICY when it is
+  // loaded, before main, so set it and start again once (a user's explicit setting is kept).
+  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
+    ::setenv("OMP_WAIT_POLICY", "passive", 1);
+    ::execv("/proc/self/exe", argv);  // only returns on failure: then carry on with the default policy
+  }
   if (argc < 2) {
     print_usage(std::cerr);
     return 2;
