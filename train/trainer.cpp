@@ -37,6 +37,7 @@ struct Console {
   template <typename... Args>
   void line(const char* format, Args... args) const {
     if (quiet) return;
+    if (terminal) std::printf("\r\033[K");  // a line replaces the progress bar, if one is showing
     std::printf(format, args...);
     std::printf("\n");
     std::fflush(stdout);
@@ -236,13 +237,21 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     log.append(record);
     outcome.records.push_back(record);
     if (hooks.on_step) hooks.on_step(record);
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+    const double eta = elapsed / static_cast<double>(state.global_step - first_step) *
+                       static_cast<double>(stop_step - state.global_step);
     if (state.global_step % config.log_every == 0 || state.global_step == stop_step) {
-      const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
-      const double per_step = elapsed / static_cast<double>(state.global_step - first_step);
-      const double eta = per_step * static_cast<double>(stop_step - state.global_step);
       console.line("step %lld/%lld | loss %.4f | gnorm %.3f | lr %.3e | %.0f ms | %s tok/s | eta %.0fs",
                    static_cast<long long>(state.global_step), static_cast<long long>(stop_step), record.loss,
                    record.grad_norm, lr, ms, human_count(record.tokens_per_second).c_str(), eta);
+    } else if (console.terminal && !console.quiet) {
+      // Between log lines a terminal gets a progress bar with the ETA, redrawn in place.
+      const double done = static_cast<double>(state.global_step) / static_cast<double>(stop_step);
+      const int filled = static_cast<int>(done * 30);
+      std::printf("\r[%s%s] step %lld/%lld  loss %.4f  eta %.0fs", std::string(static_cast<size_t>(filled), '#').c_str(),
+                  std::string(static_cast<size_t>(30 - filled), '.').c_str(), static_cast<long long>(state.global_step),
+                  static_cast<long long>(stop_step), record.loss, eta);
+      std::fflush(stdout);
     }
     const bool epoch_end = state.global_step % shape.epoch_steps == 0;
     const int64_t run_epoch = state.global_step / shape.epoch_steps - 1;  // run-local index of the epoch just done
