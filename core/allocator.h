@@ -11,9 +11,16 @@
 namespace rwkv {
 
 struct AllocatorStats {
-  int64_t bytes_in_use = 0;
+  int64_t bytes_in_use = 0;  // bytes requested by live allocations
   int64_t peak_bytes_in_use = 0;
   int64_t allocations = 0;  // calls to allocate() since start
+  // Caching allocators only (zero for the CPU allocator):
+  int64_t bytes_allocated_blocks = 0;  // bytes_in_use after rounding to blocks
+  int64_t bytes_reserved = 0;          // held from the device: allocated blocks + cached free blocks
+  int64_t peak_bytes_reserved = 0;
+  int64_t device_allocations = 0;  // segments obtained from the device (cudaMalloc calls that succeeded)
+  int64_t cache_hits = 0;          // allocations served from the cache
+  int64_t cache_flushes = 0;       // times the cache was emptied to retry an allocation that ran out of memory
 };
 
 class Allocator {

@@ -1,9 +1,12 @@
-// The few CUDA runtime services core/ needs (device count, memory, copies). In a build without CUDA every
-// function except device_count() throws a clear error, so CPU-only builds link and run unchanged.
+// The CUDA runtime services core/ and kernels/ need (devices, streams, the caching allocator, copies, timing). In
+// a build without CUDA device_count() is 0 and every function that needs a device throws a clear error, so
+// CPU-only builds link and run unchanged.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include "core/allocator.h"
 
@@ -14,9 +17,41 @@ int device_count();  // 0 without CUDA or without a usable GPU
 void check_device(int index, const char* what);
 Allocator& device_allocator(int index);
 
+// Copies and fills are ordered on the current stream of `device`; memcpy_blocking returns when the bytes arrived.
 enum class CopyKind { host_to_device, device_to_host, device_to_device };
 void memcpy_blocking(void* dst, const void* src, size_t bytes, CopyKind kind, int device);
 void memset_zero(void* dst, size_t bytes, int device);
+
+// ---- devices and streams. Every kernel runs on the calling thread's current stream of the current device: the
+// legacy default stream unless a StreamGuard names another. Streams are cudaStream_t values passed as void*.
+void set_device(int index);  // cheap when `index` is already current on this thread
+int current_device();
+void* current_stream(int device);
+void* create_stream(int device);  // a new blocking stream (ordered with the legacy default stream)
+void destroy_stream(int device, void* stream);
+void synchronize(int device);  // waits for all work on the device
+
+// Makes `stream` the current stream of `device` for this thread (and `device` current) until destroyed.
+class StreamGuard {
+public:
+  StreamGuard(int device, void* stream);
+  ~StreamGuard();
+  StreamGuard(const StreamGuard&) = delete;
+  StreamGuard& operator=(const StreamGuard&) = delete;
+
+private:
+  int device_, previous_device_;
+  void* previous_stream_;
+};
+
+// ---- the caching allocator behind device_allocator(): statistics come from Allocator::stats().
+void empty_cache(int device);  // returns every wholly free cached segment to the device
+
+// ---- benchmarking: the device time of the work fn() enqueues on the current stream (CUDA events), in ms;
+// flush_l2 overwrites a buffer larger than the L2 cache so that the next timed run starts cold.
+double time_ms(int device, const std::function<void()>& fn);
+void flush_l2(int device);
+std::string device_name(int device);  // "NVIDIA H100 80GB HBM3"
 
 }  // namespace rwkv::cuda
 

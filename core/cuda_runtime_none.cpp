@@ -27,3 +27,32 @@ void strided_copy(const void*, int, const int64_t*, const int64_t*, int, int64_t
   check_device(device, "strided_copy");
 }
 }  // namespace rwkv::cuda
+
+namespace rwkv::cuda {
+void set_device(int index) { check_device(index, "set_device"); }
+int current_device() { return 0; }
+void* current_stream(int device) {
+  check_device(device, "current_stream");
+  return nullptr;
+}
+void* create_stream(int device) {
+  check_device(device, "create_stream");
+  return nullptr;
+}
+void destroy_stream(int device, void*) { check_device(device, "destroy_stream"); }
+void synchronize(int device) { check_device(device, "synchronize"); }
+StreamGuard::StreamGuard(int device, void*) : device_(device), previous_device_(0), previous_stream_(nullptr) {
+  check_device(device, "StreamGuard");
+}
+StreamGuard::~StreamGuard() = default;
+void empty_cache(int device) { check_device(device, "empty_cache"); }
+double time_ms(int device, const std::function<void()>&) {
+  check_device(device, "time_ms");
+  return 0;
+}
+void flush_l2(int device) { check_device(device, "flush_l2"); }
+std::string device_name(int device) {
+  check_device(device, "device_name");
+  return {};
+}
+}  // namespace rwkv::cuda

@@ -1,5 +1,7 @@
 #include "kernels/checks.h"
 
+#include "kernels/cuda_dispatch.h"
+
 namespace rwkv::ops::detail {
 
 void check_float_operands(const char* op, std::initializer_list<const Tensor*> tensors) {
@@ -30,6 +32,18 @@ void check_ids(const char* op, const Tensor& ids) {
 }
 
 void check_id_range(const char* op, const Tensor& ids, int64_t limit, const char* what) {
+  if (ids.device().is_cuda()) {
+    // On the device: one pass finds the first bad position and only that scalar comes back; the value is
+    // fetched only on failure.
+    const Tensor flat = ids.contiguous();
+    use_device_of(flat);
+    const int64_t position =
+        cuda_kernels::first_id_out_of_range(flat.raw_data(), cuda_id_type(flat), flat.numel(), limit);
+    if (position < 0) return;
+    const int64_t value = flat.view({flat.numel()}).slice(0, position, position + 1).to_vector<int64_t>()[0];
+    RWKV_FAIL(op, ": ", what, " ", value, " at position ", position, " is out of range [0, ", limit, ") (ids ",
+              ids.describe(), ")");
+  }
   const std::vector<int64_t> values = ids.to_vector<int64_t>();
   for (size_t i = 0; i < values.size(); ++i) {
     RWKV_CHECK(values[i] >= 0 && values[i] < limit, op, ": ", what, " ", values[i], " at position ", i,

@@ -22,4 +22,50 @@ void binary_left_broadcast(Binary, const float*, int64_t, const float*, float*, 
 void affine(const float*, float, float, float*, int64_t) { no_cuda("affine"); }
 void accumulate(const float*, float*, int64_t) { no_cuda("accumulate"); }
 
+void sum_middle(const float*, int64_t, int64_t, int64_t, float*) { no_cuda("sum"); }
+
+void layernorm_forward(const float*, const float*, const float*, int64_t, int64_t, float, float*, float*, float*) {
+  no_cuda("layernorm");
+}
+void layernorm_backward(const float*, const float*, const float*, const float*, const float*, int64_t, int64_t,
+                        float*, float*, float*) {
+  no_cuda("layernorm_backward");
+}
+
+void embedding_forward(const float*, int64_t, const void*, IdType, int64_t, float*) { no_cuda("embedding"); }
+void embedding_backward(const float*, const void*, IdType, int64_t, int64_t, int64_t, float*) {
+  no_cuda("embedding_backward");
+}
+int64_t first_id_out_of_range(const void*, IdType, int64_t, int64_t) { no_cuda("id range check"); }
+
+void token_shift(const float*, const float*, int64_t, int64_t, int64_t, float*) { no_cuda("token_shift"); }
+void token_shift_backward(const float*, int64_t, int64_t, int64_t, float*) { no_cuda("token_shift_backward"); }
+
+void cross_entropy_forward(const float*, const void*, IdType, int64_t, int64_t, float*, float*) {
+  no_cuda("cross_entropy");
+}
+void cross_entropy_backward(const float*, const void*, IdType, const float*, int64_t, int64_t, float, float*) {
+  no_cuda("cross_entropy_backward");
+}
+void l2wrap_backward(const float*, int64_t, int64_t, float, float*) { no_cuda("l2wrap_backward"); }
+
+void adam_step(float*, const float*, float*, float*, int64_t, float, float, float, float, float, float, float) {
+  no_cuda("adam_step");
+}
+double sum_of_squares(const float*, int64_t) { no_cuda("sum_of_squares"); }
+
+void gemm(FloatIo, bool, bool, int64_t, int64_t, int64_t, float, const void*, int64_t, int64_t, const void*, int64_t,
+          int64_t, float, void*, int64_t, int64_t, int64_t, bool) {
+  no_cuda("matmul");
+}
+
+WkvVersion resolve_wkv_version(WkvVersion requested) {
+  return requested == WkvVersion::automatic ? WkvVersion::v1_serial : requested;
+}
+const char* wkv_version_name(WkvVersion version) {
+  return resolve_wkv_version(version) == WkvVersion::v2_chunked ? "v2" : "v1";
+}
+void wkv_forward(const WkvForwardArgs&, WkvVersion) { no_cuda("wkv"); }
+void wkv_backward(const WkvBackwardArgs&, WkvVersion) { no_cuda("wkv_backward"); }
+
 }  // namespace rwkv::cuda_kernels

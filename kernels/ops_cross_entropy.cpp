@@ -1,5 +1,6 @@
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cuda_dispatch.h"
 #include "kernels/ops.h"
 
 namespace rwkv::ops {
@@ -14,13 +15,40 @@ void check_logits_targets(const char* op, const Tensor& logits, const Tensor& ta
              " disagree (expected targets of the logits' leading shape)");
   RWKV_CHECK(targets.numel() > 0, op, ": no positions");
   RWKV_CHECK(targets.device() == logits.device(), op, ": logits and targets on different devices");
-  if (logits.device().is_cuda()) detail::no_cuda_kernel(op, logits);
+}
+
+CrossEntropyOutput cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets_in) {
+  const Tensor logits = logits_in.contiguous(), targets = targets_in.contiguous();
+  const int64_t vocab = logits.size(-1), rows = targets.numel();
+  CrossEntropyOutput out{Tensor::empty({}, logits.dtype(), logits.device()),
+                         Tensor::empty(targets.shape(), logits.dtype(), logits.device())};
+  detail::use_device_of(logits);
+  cuda_kernels::cross_entropy_forward(logits.data<float>(), targets.raw_data(), detail::cuda_id_type(targets), rows,
+                                      vocab, out.logsumexp.data<float>(), out.loss.data<float>());
+  return out;
+}
+
+Tensor cross_entropy_backward_cuda(double grad_loss, const Tensor& logits_in, const Tensor& targets_in,
+                                   const Tensor& logsumexp_in) {
+  const Tensor logits = logits_in.contiguous(), targets = targets_in.contiguous();
+  const Tensor logsumexp = logsumexp_in.contiguous();
+  const int64_t vocab = logits.size(-1), rows = targets.numel();
+  RWKV_CHECK(logsumexp.numel() == rows && logsumexp.device() == logits.device() && logsumexp.dtype() == DType::f32,
+             "cross_entropy_backward: logsumexp ", logsumexp.describe(), " does not match logits ",
+             logits.describe());
+  Tensor grad = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
+  detail::use_device_of(logits);
+  cuda_kernels::cross_entropy_backward(logits.data<float>(), targets.raw_data(), detail::cuda_id_type(targets),
+                                       logsumexp.data<float>(), rows, vocab,
+                                       static_cast<float>(grad_loss / static_cast<double>(rows)), grad.data<float>());
+  return grad;
 }
 }  // namespace
 
 CrossEntropyOutput cross_entropy(const Tensor& logits_in, const Tensor& targets_in) {
   check_logits_targets("cross_entropy", logits_in, targets_in);
   detail::check_id_range("cross_entropy", targets_in, logits_in.size(-1), "target");
+  if (logits_in.device().is_cuda()) return cross_entropy_cuda(logits_in, targets_in);
   const Tensor logits = logits_in.contiguous(), targets = targets_in.contiguous();
   const int64_t vocab = logits.size(-1), rows = targets.numel();
   CrossEntropyOutput out{Tensor::empty({}, logits.dtype()), Tensor::empty(targets.shape(), logits.dtype())};
@@ -38,6 +66,7 @@ CrossEntropyOutput cross_entropy(const Tensor& logits_in, const Tensor& targets_
 Tensor cross_entropy_backward(double grad_loss, const Tensor& logits_in, const Tensor& targets_in,
                               const Tensor& logsumexp_in) {
   check_logits_targets("cross_entropy_backward", logits_in, targets_in);
+  if (logits_in.device().is_cuda()) return cross_entropy_backward_cuda(grad_loss, logits_in, targets_in, logsumexp_in);
   const Tensor logits = logits_in.contiguous(), targets = targets_in.contiguous();
   const Tensor logsumexp = logsumexp_in.contiguous();
   const int64_t vocab = logits.size(-1), rows = targets.numel();
@@ -57,9 +86,14 @@ void l2wrap_backward_(Tensor& grad_logits, const Tensor& logits_in, double facto
   detail::check_float_operands("l2wrap_backward", {&grad_logits, &logits_in});
   detail::check_same_shape("l2wrap_backward", grad_logits, logits_in);
   RWKV_CHECK(grad_logits.is_contiguous(), "l2wrap_backward: gradient must be contiguous");
-  if (logits_in.device().is_cuda()) detail::no_cuda_kernel("l2wrap_backward", logits_in);
   const Tensor logits = logits_in.contiguous();
   const int64_t vocab = logits.size(-1), rows = logits.numel() / vocab;
+  if (logits.device().is_cuda()) {
+    detail::use_device_of(logits);
+    cuda_kernels::l2wrap_backward(logits.data<float>(), rows, vocab, static_cast<float>(factor),
+                                  grad_logits.data<float>());
+    return;
+  }
   detail::dispatch_float("l2wrap_backward", logits.dtype(), [&](auto zero) {
     using T = decltype(zero);
     cpu::l2wrap_backward<T>(logits.data<T>(), rows, vocab, static_cast<T>(factor), grad_logits.data<T>());

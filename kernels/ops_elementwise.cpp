@@ -1,6 +1,7 @@
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cuda/kernels.h"
+#include "kernels/cuda_dispatch.h"
 #include "kernels/ops.h"
 
 namespace rwkv::ops {
@@ -29,6 +30,7 @@ Tensor unary(Unary op, const Tensor& x_in) {
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cuda()) {
+    detail::use_device_of(x);
     cuda_kernels::unary(op, f32(x), y.data<float>(), x.numel());
     return y;
   }
@@ -51,6 +53,7 @@ Tensor unary_backward(Unary op, const Tensor& grad_out_in, const Tensor& input_i
   detail::check_same_shape(name, grad_out, used);
   Tensor grad_in = Tensor::empty(grad_out.shape(), grad_out.dtype(), grad_out.device());
   if (grad_out.device().is_cuda()) {
+    detail::use_device_of(grad_out);
     cuda_kernels::unary_backward(op, f32(grad_out), needs_input ? f32(input) : nullptr,
                                  needs_output ? f32(output) : nullptr, grad_in.data<float>(), grad_out.numel());
     return grad_in;
@@ -72,6 +75,7 @@ Tensor binary(Binary op, const Tensor& a_in, const Tensor& b_in) {
   const bool cuda = a_in.device().is_cuda();
   auto run = [&](const Tensor& a, const Tensor& b, bool left_broadcast) {
     if (cuda) {
+      detail::use_device_of(out);
       if (left_broadcast) {
         cuda_kernels::binary_left_broadcast(op, f32(a), a.numel(), f32(b), out.data<float>(), n);
       } else {
@@ -105,6 +109,7 @@ Tensor affine(const Tensor& x_in, double scale, double shift) {
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cuda()) {
+    detail::use_device_of(x);
     cuda_kernels::affine(f32(x), static_cast<float>(scale), static_cast<float>(shift), y.data<float>(), x.numel());
     return y;
   }
@@ -121,6 +126,7 @@ void accumulate_(Tensor& into, const Tensor& value_in) {
   RWKV_CHECK(into.is_contiguous(), "accumulate_: destination ", into.describe(), " must be contiguous");
   const Tensor value = value_in.contiguous();
   if (into.device().is_cuda()) {
+    detail::use_device_of(into);
     cuda_kernels::accumulate(f32(value), into.data<float>(), into.numel());
     return;
   }

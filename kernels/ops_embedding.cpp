@@ -1,8 +1,39 @@
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cuda_dispatch.h"
 #include "kernels/ops.h"
 
 namespace rwkv::ops {
+
+namespace {
+
+Tensor embedding_cuda(const Tensor& table_in, const Tensor& ids_in) {
+  detail::check_id_range("embedding", ids_in, table_in.size(0), "token id");
+  const Tensor table = table_in.contiguous(), ids = ids_in.contiguous();
+  Shape out_shape = ids.shape();
+  out_shape.push_back(table.size(1));
+  Tensor out = Tensor::empty(out_shape, table.dtype(), table.device());
+  detail::use_device_of(table);
+  cuda_kernels::embedding_forward(table.data<float>(), table.size(1), ids.raw_data(), detail::cuda_id_type(ids),
+                                  ids.numel(), out.data<float>());
+  return out;
+}
+
+Tensor embedding_backward_cuda(const Tensor& grad_out_in, const Tensor& ids_in, int64_t vocab) {
+  RWKV_CHECK(ids_in.device() == grad_out_in.device(), "embedding_backward: ids ", ids_in.describe(),
+             " and gradient ", grad_out_in.describe(), " are on different devices");
+  const Tensor grad_out = grad_out_in.contiguous(), ids = ids_in.contiguous();
+  const int64_t dim = grad_out.size(-1);
+  RWKV_CHECK(grad_out.numel() == ids.numel() * dim, "embedding_backward: gradient ", grad_out.describe(),
+             " does not match ids ", ids.describe());
+  Tensor grad_table = Tensor::empty({vocab, dim}, grad_out.dtype(), grad_out.device());
+  detail::use_device_of(grad_out);
+  cuda_kernels::embedding_backward(grad_out.data<float>(), ids.raw_data(), detail::cuda_id_type(ids), ids.numel(),
+                                   vocab, dim, grad_table.data<float>());
+  return grad_table;
+}
+
+}  // namespace
 
 Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
   detail::check_float_operands("embedding", {&table_in});
@@ -10,7 +41,7 @@ Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
   RWKV_CHECK(table_in.dim() == 2, "embedding: table must be [vocab, dim], got ", table_in.describe());
   RWKV_CHECK(ids_in.device() == table_in.device(), "embedding: ids ", ids_in.describe(), " and table ",
              table_in.describe(), " are on different devices");
-  if (table_in.device().is_cuda()) detail::no_cuda_kernel("embedding", table_in);
+  if (table_in.device().is_cuda()) return embedding_cuda(table_in, ids_in);
   detail::check_id_range("embedding", ids_in, table_in.size(0), "token id");
   const Tensor table = table_in.contiguous(), ids = ids_in.contiguous();
   Shape out_shape = ids.shape();
@@ -29,7 +60,7 @@ Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
 Tensor embedding_backward(const Tensor& grad_out_in, const Tensor& ids_in, int64_t vocab) {
   detail::check_float_operands("embedding_backward", {&grad_out_in});
   detail::check_ids("embedding_backward", ids_in);
-  if (grad_out_in.device().is_cuda()) detail::no_cuda_kernel("embedding_backward", grad_out_in);
+  if (grad_out_in.device().is_cuda()) return embedding_backward_cuda(grad_out_in, ids_in, vocab);
   const Tensor grad_out = grad_out_in.contiguous(), ids = ids_in.contiguous();
   const int64_t dim = grad_out.size(-1);
   RWKV_CHECK(grad_out.numel() == ids.numel() * dim, "embedding_backward: gradient ", grad_out.describe(),

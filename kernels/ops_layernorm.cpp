@@ -1,5 +1,6 @@
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cuda_dispatch.h"
 #include "kernels/ops.h"
 
 namespace rwkv::ops {
@@ -13,12 +14,42 @@ void check_layernorm_params(const char* op, const Tensor& x, const Tensor& weigh
   RWKV_CHECK(weight.shape() == Shape{cols} && bias.shape() == Shape{cols}, op, ": weight ", weight.describe(),
              " and bias ", bias.describe(), " must be [", cols, "] for input ", x.describe());
 }
+
+LayerNormOutput layernorm_cuda(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, double eps) {
+  const Tensor x = x_in.contiguous(), weight = weight_in.contiguous(), bias = bias_in.contiguous();
+  const int64_t cols = x.size(-1), rows = x.numel() / (cols ? cols : 1);
+  LayerNormOutput out{Tensor::empty(x.shape(), x.dtype(), x.device()),
+                      Tensor::empty(leading_shape(x), x.dtype(), x.device()),
+                      Tensor::empty(leading_shape(x), x.dtype(), x.device())};
+  detail::use_device_of(x);
+  cuda_kernels::layernorm_forward(x.data<float>(), weight.data<float>(), bias.data<float>(), rows, cols,
+                                  static_cast<float>(eps), out.y.data<float>(), out.mean.data<float>(),
+                                  out.rstd.data<float>());
+  return out;
+}
+
+LayerNormGrads layernorm_backward_cuda(const Tensor& grad_y_in, const Tensor& x_in, const Tensor& weight_in,
+                                       const Tensor& mean_in, const Tensor& rstd_in) {
+  const Tensor grad_y = grad_y_in.contiguous(), x = x_in.contiguous(), weight = weight_in.contiguous();
+  const Tensor mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
+  const int64_t cols = x.size(-1), rows = x.numel() / (cols ? cols : 1);
+  RWKV_CHECK(weight.numel() == cols && mean.numel() == rows && rstd.numel() == rows,
+             "layernorm_backward: weight ", weight.describe(), ", mean ", mean.describe(), " and rstd ",
+             rstd.describe(), " do not match input ", x.describe());
+  LayerNormGrads grads{Tensor::empty(x.shape(), x.dtype(), x.device()), Tensor::empty({cols}, x.dtype(), x.device()),
+                       Tensor::empty({cols}, x.dtype(), x.device())};
+  detail::use_device_of(x);
+  cuda_kernels::layernorm_backward(grad_y.data<float>(), x.data<float>(), weight.data<float>(), mean.data<float>(),
+                                   rstd.data<float>(), rows, cols, grads.x.data<float>(), grads.weight.data<float>(),
+                                   grads.bias.data<float>());
+  return grads;
+}
 }  // namespace
 
 LayerNormOutput layernorm(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, double eps) {
   detail::check_float_operands("layernorm", {&x_in, &weight_in, &bias_in});
   check_layernorm_params("layernorm", x_in, weight_in, bias_in);
-  if (x_in.device().is_cuda()) detail::no_cuda_kernel("layernorm", x_in);
+  if (x_in.device().is_cuda()) return layernorm_cuda(x_in, weight_in, bias_in, eps);
   const Tensor x = x_in.contiguous(), weight = weight_in.contiguous(), bias = bias_in.contiguous();
   const int64_t cols = x.size(-1), rows = x.numel() / (cols ? cols : 1);
   LayerNormOutput out{Tensor::empty(x.shape(), x.dtype()), Tensor::empty(leading_shape(x), x.dtype()),
@@ -35,7 +66,7 @@ LayerNormGrads layernorm_backward(const Tensor& grad_y_in, const Tensor& x_in, c
                                   const Tensor& mean_in, const Tensor& rstd_in) {
   detail::check_float_operands("layernorm_backward", {&grad_y_in, &x_in, &weight_in, &mean_in, &rstd_in});
   detail::check_same_shape("layernorm_backward", grad_y_in, x_in);
-  if (x_in.device().is_cuda()) detail::no_cuda_kernel("layernorm_backward", x_in);
+  if (x_in.device().is_cuda()) return layernorm_backward_cuda(grad_y_in, x_in, weight_in, mean_in, rstd_in);
   const Tensor grad_y = grad_y_in.contiguous(), x = x_in.contiguous(), weight = weight_in.contiguous();
   const Tensor mean = mean_in.contiguous(), rstd = rstd_in.contiguous();
   const int64_t cols = x.size(-1), rows = x.numel() / (cols ? cols : 1);

@@ -1,5 +1,8 @@
+#include <atomic>
+
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cuda_dispatch.h"
 #include "kernels/ops.h"
 
 namespace rwkv::ops {
@@ -33,11 +36,34 @@ Shape result_shape(const Tensor& a, const GemmPlan& plan) {
   return a.dim() == 3 ? Shape{plan.groups, plan.m, plan.n} : Shape{plan.m, plan.n};
 }
 
+std::atomic<bool> tf32_allowed{false};
+
+// cuBLAS, row-major: the same cases as the CPU below, the batched ones as one strided-batched call.
+void run_gemm_cuda(const GemmPlan& plan, const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& out,
+                   double beta) {
+  RWKV_CHECK(out.device() == a.device(), "matmul: output ", out.describe(), " is not on the operands' device ",
+             a.device().str());
+  detail::use_device_of(a);
+  const cuda_kernels::FloatIo io = detail::cuda_float_io(a);
+  const float beta_f = static_cast<float>(beta);
+  const bool allow = tf32_allowed.load(std::memory_order_relaxed);
+  if (plan.shared_b && !trans_a) {
+    cuda_kernels::gemm(io, false, trans_b, plan.groups * plan.m, plan.n, plan.k, 1.0f, a.raw_data(), plan.k, 0,
+                       b.raw_data(), b.size(1), 0, beta_f, out.raw_data(), plan.n, 0, 1, allow);
+    return;
+  }
+  const int64_t a_stride = a.size(-2) * a.size(-1);
+  const int64_t b_stride = plan.shared_b ? 0 : b.size(-2) * b.size(-1);
+  cuda_kernels::gemm(io, trans_a, trans_b, plan.m, plan.n, plan.k, 1.0f, a.raw_data(), a.size(-1), a_stride,
+                     b.raw_data(), b.size(-1), b_stride, beta_f, out.raw_data(), plan.n, plan.m * plan.n, plan.groups,
+                     allow);
+}
+
 void run_gemm(const char* op, const GemmPlan& plan, const Tensor& a_in, const Tensor& b_in, bool trans_a,
               bool trans_b, Tensor& out, double beta) {
-  if (a_in.device().is_cuda()) detail::no_cuda_kernel(op, a_in);
   const Tensor a = a_in.contiguous();
   const Tensor b = b_in.contiguous();
+  if (a.device().is_cuda()) return run_gemm_cuda(plan, a, b, trans_a, trans_b, out, beta);
   // A shared 2-D B with an untransposed 3-D A is one big GEMM over the flattened rows.
   if (plan.shared_b && !trans_a) {
     detail::dispatch_float(op, a.dtype(), [&](auto zero) {
@@ -75,5 +101,8 @@ void matmul_into(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, T
              shape_str(result_shape(a, plan)));
   run_gemm("matmul_into", plan, a, b, trans_a, trans_b, out, beta);
 }
+
+void set_allow_tf32(bool allow) { tf32_allowed.store(allow, std::memory_order_relaxed); }
+bool allow_tf32() { return tf32_allowed.load(std::memory_order_relaxed); }
 
 }  // namespace rwkv::ops

@@ -1,12 +1,12 @@
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cuda_dispatch.h"
 #include "kernels/ops.h"
 
 namespace rwkv::ops {
 
 Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
   detail::check_float_operands("sum", {&x_in});
-  if (x_in.device().is_cuda()) detail::no_cuda_kernel("sum", x_in);
   const int64_t axis = wrap_dim(dim, x_in.dim(), "sum");
   const Tensor x = x_in.contiguous();
   int64_t outer = 1, inner = 1;
@@ -19,6 +19,11 @@ Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
     out_shape.erase(out_shape.begin() + axis);
   }
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
+  if (x.device().is_cuda()) {
+    detail::use_device_of(x);
+    cuda_kernels::sum_middle(x.data<float>(), outer, x.size(axis), inner, out.data<float>());
+    return out;
+  }
   detail::dispatch_float("sum", x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     cpu::sum_middle<T>(x.data<T>(), outer, x.size(axis), inner, out.data<T>());
@@ -28,9 +33,13 @@ Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
 
 Tensor sum_all(const Tensor& x_in) {
   detail::check_float_operands("sum_all", {&x_in});
-  if (x_in.device().is_cuda()) detail::no_cuda_kernel("sum_all", x_in);
   const Tensor x = x_in.contiguous();
   Tensor out = Tensor::empty({}, x.dtype(), x.device());
+  if (x.device().is_cuda()) {
+    detail::use_device_of(x);
+    cuda_kernels::sum_middle(x.data<float>(), 1, x.numel(), 1, out.data<float>());
+    return out;
+  }
   detail::dispatch_float("sum_all", x.dtype(), [&](auto zero) {
     using T = decltype(zero);
     cpu::sum_middle<T>(x.data<T>(), 1, x.numel(), 1, out.data<T>());

@@ -1,15 +1,39 @@
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cuda_dispatch.h"
 #include "kernels/ops.h"
 
 namespace rwkv::ops {
 
 namespace {
+// The CUDA path writes `previous` into t = 0 itself (a strided copy into a CUDA slice is not supported).
+Tensor shift_cuda(const char* op, const Tensor& x_in, const Tensor& previous_in, bool backward) {
+  detail::check_float_operands(op, {&x_in});
+  RWKV_CHECK(x_in.dim() == 3, op, ": expects [batch, time, channels], got ", x_in.describe());
+  const Tensor x = x_in.contiguous();
+  Tensor previous;
+  if (previous_in.defined()) {
+    detail::check_float_operands(op, {&x, &previous_in});
+    RWKV_CHECK(previous_in.shape() == (Shape{x.size(0), x.size(2)}), op, ": previous ", previous_in.describe(),
+               " must be [", x.size(0), ", ", x.size(2), "] for input ", x.describe());
+    previous = previous_in.contiguous();
+  }
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  detail::use_device_of(x);
+  if (backward) {
+    cuda_kernels::token_shift_backward(x.data<float>(), x.size(0), x.size(1), x.size(2), out.data<float>());
+  } else {
+    cuda_kernels::token_shift(x.data<float>(), previous.defined() ? previous.data<float>() : nullptr, x.size(0),
+                              x.size(1), x.size(2), out.data<float>());
+  }
+  return out;
+}
+
 template <bool kBackward>
 Tensor shift(const char* op, const Tensor& x_in) {
   detail::check_float_operands(op, {&x_in});
   RWKV_CHECK(x_in.dim() == 3, op, ": expects [batch, time, channels], got ", x_in.describe());
-  if (x_in.device().is_cuda()) detail::no_cuda_kernel(op, x_in);
+  if (x_in.device().is_cuda()) return shift_cuda(op, x_in, Tensor(), kBackward);
   const Tensor x = x_in.contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype());
   detail::dispatch_float(op, x.dtype(), [&](auto zero) {
@@ -25,6 +49,7 @@ Tensor shift(const char* op, const Tensor& x_in) {
 }  // namespace
 
 Tensor token_shift(const Tensor& x, const Tensor& previous) {
+  if (x.device().is_cuda()) return shift_cuda("token_shift", x, previous, false);
   Tensor out = shift<false>("token_shift", x);
   if (previous.defined()) {
     detail::check_float_operands("token_shift", {&x, &previous});

@@ -1,5 +1,6 @@
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
+#include "kernels/cuda_dispatch.h"
 #include "kernels/ops.h"
 
 namespace rwkv::ops {
@@ -37,12 +38,63 @@ const T* optional_data(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
+// ---- CUDA: u, k, v, y and their gradients in the I/O dtype (f32, or bf16 once the checks admit it); w, the
+// states, their gradients and the per-batch gw, gu always fp32 (spec §2.6).
+void check_on_device(const char* op, const Tensor& k, std::initializer_list<const Tensor*> tensors) {
+  for (const Tensor* t : tensors) {
+    RWKV_CHECK(!t->defined() || t->device() == k.device(), op, ": ", t->describe(), " is not on ",
+               k.device().str(), " with k");
+  }
+}
+
+WkvOutput wkv_cuda(const WkvDims& d, const Tensor& time_decay, const Tensor& time_first, const Tensor& k_in,
+                   const Tensor& v_in, const Tensor& state_in_arg, bool want_state) {
+  check_on_device("wkv", k_in, {&state_in_arg});
+  const DType io = k_in.dtype();
+  const Tensor w = decay_from_time_decay(time_decay.to(DType::f32)), u = time_first.to(io).contiguous();
+  const Tensor k = k_in.contiguous(), v = v_in.contiguous();
+  const Tensor state_in = state_in_arg.defined() ? state_in_arg.to(DType::f32).contiguous() : Tensor();
+  WkvOutput out{Tensor::empty(k.shape(), io, k.device()),
+                want_state ? Tensor::empty({d.batch, 3, d.channels}, DType::f32, k.device()) : Tensor()};
+  detail::use_device_of(k);
+  cuda_kernels::wkv_forward({d.batch, d.time, d.channels, detail::cuda_float_io(k), w.data<float>(), u.raw_data(),
+                             k.raw_data(), v.raw_data(), optional_data<float>(state_in), out.y.raw_data(),
+                             want_state ? out.state.data<float>() : nullptr});
+  return out;
+}
+
+WkvGrads wkv_backward_cuda(const WkvDims& d, const Tensor& time_decay, const Tensor& time_first, const Tensor& k_in,
+                           const Tensor& v_in, const Tensor& y_in, const Tensor& grad_y_in, const Tensor& state_in_arg,
+                           const Tensor& grad_state_out_arg) {
+  check_on_device("wkv_backward", k_in, {&y_in, &grad_y_in, &state_in_arg, &grad_state_out_arg});
+  const DType io = k_in.dtype();
+  const Tensor w = decay_from_time_decay(time_decay.to(DType::f32)), u = time_first.to(io).contiguous();
+  const Tensor k = k_in.contiguous(), v = v_in.contiguous();
+  const Tensor y = y_in.to(io).contiguous(), gy = grad_y_in.to(io).contiguous();
+  const Tensor state_in = state_in_arg.defined() ? state_in_arg.to(DType::f32).contiguous() : Tensor();
+  const Tensor grad_state_out =
+      grad_state_out_arg.defined() ? grad_state_out_arg.to(DType::f32).contiguous() : Tensor();
+  Tensor gw_per_batch = Tensor::empty({d.batch, d.channels}, DType::f32, k.device());
+  Tensor gu_per_batch = Tensor::empty({d.batch, d.channels}, DType::f32, k.device());
+  WkvGrads grads{Tensor(), Tensor(), Tensor::empty(k.shape(), io, k.device()), Tensor::empty(k.shape(), io, k.device()),
+                 state_in.defined() ? Tensor::empty(state_in.shape(), DType::f32, k.device()) : Tensor()};
+  detail::use_device_of(k);
+  cuda_kernels::wkv_backward({d.batch, d.time, d.channels, detail::cuda_float_io(k), w.data<float>(), u.raw_data(),
+                              k.raw_data(), v.raw_data(), y.raw_data(), gy.raw_data(), optional_data<float>(state_in),
+                              optional_data<float>(grad_state_out), gw_per_batch.data<float>(),
+                              gu_per_batch.data<float>(), grads.k.raw_data(), grads.v.raw_data(),
+                              state_in.defined() ? grads.state.data<float>() : nullptr});
+  grads.time_decay = sum(gw_per_batch, 0).to(time_decay.dtype());  // over the batch, in a fixed order
+  grads.time_first = sum(gu_per_batch, 0).to(time_first.dtype());
+  return grads;
+}
+
 }  // namespace
 
 WkvOutput wkv(const Tensor& time_decay, const Tensor& time_first, const Tensor& k_in, const Tensor& v_in,
               const Tensor& state_in_arg, bool want_state) {
   const WkvDims d = check_wkv("wkv", time_decay, time_first, k_in, v_in, state_in_arg);
-  if (k_in.device().is_cuda()) detail::no_cuda_kernel("wkv", k_in);
+  if (k_in.device().is_cuda()) return wkv_cuda(d, time_decay, time_first, k_in, v_in, state_in_arg, want_state);
   const Tensor w = decay_from_time_decay(time_decay), u = time_first.contiguous();
   const Tensor k = k_in.contiguous(), v = v_in.contiguous();
   const Tensor state_in = state_in_arg.defined() ? state_in_arg.contiguous() : Tensor();
@@ -66,7 +118,10 @@ WkvGrads wkv_backward(const Tensor& time_decay, const Tensor& time_first, const 
     RWKV_CHECK(grad_state_out_arg.shape() == (Shape{d.batch, 3, d.channels}), "wkv_backward: state gradient ",
                grad_state_out_arg.describe(), " must be [", d.batch, ", 3, ", d.channels, "]");
   }
-  if (k_in.device().is_cuda()) detail::no_cuda_kernel("wkv_backward", k_in);
+  if (k_in.device().is_cuda()) {
+    return wkv_backward_cuda(d, time_decay, time_first, k_in, v_in, y_in, grad_y_in, state_in_arg,
+                             grad_state_out_arg);
+  }
   const Tensor w = decay_from_time_decay(time_decay), u = time_first.contiguous();
   const Tensor k = k_in.contiguous(), v = v_in.contiguous(), y = y_in.contiguous(), gy = grad_y_in.contiguous();
   const Tensor state_in = state_in_arg.defined() ? state_in_arg.contiguous() : Tensor();

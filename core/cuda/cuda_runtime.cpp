@@ -1,57 +1,100 @@
-// CUDA runtime services for core/ (compiled only when the CUDA backend is built).
+// CUDA runtime services for core/ and kernels/ (compiled only when the CUDA backend is built): devices, per-thread
+// current streams, the caching allocator (core/cuda/block_pool.h over cudaMalloc) and copies.
 #include "core/cuda_runtime.h"
 
 #include <cuda_runtime.h>
 
-#include <algorithm>
+#include <array>
 #include <memory>
-#include <mutex>
 #include <vector>
 
+#include "core/cuda/block_pool.h"
 #include "core/error.h"
 
 namespace rwkv::cuda {
 
 namespace {
 
+constexpr int kMaxDevices = 64;
+
 void check_cuda(cudaError_t status, const char* what) {
   RWKV_CHECK(status == cudaSuccess, what, ": CUDA error ", cudaGetErrorName(status), ": ",
              cudaGetErrorString(status));
 }
 
-// Plain cudaMalloc/cudaFree with statistics; the caching allocator of the CUDA backend replaces it.
-class DirectCudaAllocator final : public Allocator {
+// Per-thread state: which device is current (-1: not yet asked) and each device's current stream.
+struct ThreadState {
+  int device = -1;
+  std::array<void*, kMaxDevices> streams{};
+};
+thread_local ThreadState thread_state;
+
+cudaStream_t stream_of(int device) {
+  return static_cast<cudaStream_t>(thread_state.streams[static_cast<size_t>(device)]);
+}
+
+// Segments come from cudaMalloc; an out-of-memory status becomes nullptr so that the pool can free its cache.
+class CudaMemory final : public RawMemory {
 public:
-  explicit DirectCudaAllocator(int index) : index_(index) {}
+  explicit CudaMemory(int index) : index_(index) {}
   void* allocate(size_t bytes) override {
-    check_cuda(cudaSetDevice(index_), "cudaSetDevice");
+    set_device(index_);
     void* pointer = nullptr;
-    const cudaError_t status = cudaMalloc(&pointer, std::max<size_t>(bytes, 1));
-    RWKV_CHECK(status == cudaSuccess, "CUDA allocator: out of memory allocating ", bytes, " bytes on cuda:",
-               index_, " (", cudaGetErrorString(status), ")");
-    std::lock_guard lock(mutex_);
-    stats_.bytes_in_use += static_cast<int64_t>(bytes);
-    stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
-    ++stats_.allocations;
+    const cudaError_t status = cudaMalloc(&pointer, bytes);
+    if (status == cudaErrorMemoryAllocation) {
+      cudaGetLastError();  // not sticky: clear it so later launches do not report it
+      return nullptr;
+    }
+    check_cuda(status, "cudaMalloc");
     return pointer;
   }
-  void deallocate(void* pointer, size_t bytes) override {
-    cudaSetDevice(index_);
-    cudaFree(pointer);
-    std::lock_guard lock(mutex_);
-    stats_.bytes_in_use -= static_cast<int64_t>(bytes);
+  void release(void* pointer) override {
+    set_device(index_);
+    cudaFree(pointer);  // errors here only occur at process teardown; nothing useful can be done with them
   }
-  Device device() const override { return Device::cuda(index_); }
-  AllocatorStats stats() const override {
-    std::lock_guard lock(mutex_);
-    return stats_;
+  std::string device_name() const override { return "cuda:" + std::to_string(index_); }
+  std::string memory_summary() const override {
+    size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) {
+      cudaGetLastError();
+      return "device memory information unavailable";
+    }
+    return "the device has " + format_bytes(static_cast<int64_t>(free_bytes)) + " free of " +
+           format_bytes(static_cast<int64_t>(total_bytes));
   }
 
 private:
   int index_;
-  mutable std::mutex mutex_;
-  AllocatorStats stats_;
 };
+
+class CachingAllocator final : public Allocator {
+public:
+  explicit CachingAllocator(int index) : index_(index), memory_(index), pool_(memory_) {}
+  void* allocate(size_t bytes) override {
+    return pool_.allocate(bytes, reinterpret_cast<StreamId>(current_stream(index_)));
+  }
+  void deallocate(void* pointer, size_t) override { pool_.deallocate(pointer); }
+  Device device() const override { return Device::cuda(index_); }
+  AllocatorStats stats() const override { return pool_.stats(); }
+  void empty_cache() { pool_.release_cached(); }
+
+private:
+  int index_;
+  CudaMemory memory_;
+  BlockPool pool_;
+};
+
+CachingAllocator& caching_allocator(int index) {
+  check_device(index, "CUDA allocator");
+  // Never destroyed: tensors held in static storage may be freed after main returns, and the CUDA runtime
+  // tears itself down at exit anyway.
+  static std::vector<CachingAllocator*>* allocators = [] {
+    auto* all = new std::vector<CachingAllocator*>();
+    for (int i = 0; i < device_count(); ++i) all->push_back(new CachingAllocator(i));
+    return all;
+  }();
+  return *(*allocators)[static_cast<size_t>(index)];
+}
 
 }  // namespace
 
@@ -61,10 +104,10 @@ int device_count() {
   static const int count = [] {
     int n = 0;
     if (cudaGetDeviceCount(&n) != cudaSuccess) {
-      cudaGetLastError();  // clear the sticky "no device" error
+      cudaGetLastError();  // clear the "no device" error
       return 0;
     }
-    return n;
+    return n < kMaxDevices ? n : kMaxDevices;
   }();
   return count;
 }
@@ -74,27 +117,117 @@ void check_device(int index, const char* what) {
              device_count(), " CUDA device(s))");
 }
 
-Allocator& device_allocator(int index) {
-  check_device(index, "CUDA allocator");
-  static std::vector<std::unique_ptr<DirectCudaAllocator>> allocators = [] {
-    std::vector<std::unique_ptr<DirectCudaAllocator>> all;
-    for (int i = 0; i < device_count(); ++i) all.push_back(std::make_unique<DirectCudaAllocator>(i));
-    return all;
-  }();
-  return *allocators[static_cast<size_t>(index)];
+Allocator& device_allocator(int index) { return caching_allocator(index); }
+
+void empty_cache(int device) { caching_allocator(device).empty_cache(); }
+
+void set_device(int index) {
+  if (thread_state.device == index) return;
+  check_device(index, "set_device");
+  check_cuda(cudaSetDevice(index), "cudaSetDevice");
+  thread_state.device = index;
+}
+
+int current_device() {
+  if (thread_state.device < 0) {
+    int index = 0;
+    check_cuda(cudaGetDevice(&index), "cudaGetDevice");
+    thread_state.device = index;
+  }
+  return thread_state.device;
+}
+
+void* current_stream(int device) {
+  check_device(device, "current_stream");
+  return thread_state.streams[static_cast<size_t>(device)];
+}
+
+void* create_stream(int device) {
+  set_device(device);
+  cudaStream_t stream = nullptr;
+  check_cuda(cudaStreamCreate(&stream), "cudaStreamCreate");
+  return stream;
+}
+
+void destroy_stream(int device, void* stream) {
+  set_device(device);
+  check_cuda(cudaStreamDestroy(static_cast<cudaStream_t>(stream)), "cudaStreamDestroy");
+}
+
+void synchronize(int device) {
+  set_device(device);
+  check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+}
+
+StreamGuard::StreamGuard(int device, void* stream)
+    : device_(device), previous_device_(current_device()), previous_stream_(current_stream(device)) {
+  set_device(device);
+  thread_state.streams[static_cast<size_t>(device)] = stream;
+}
+
+StreamGuard::~StreamGuard() {
+  thread_state.streams[static_cast<size_t>(device_)] = previous_stream_;
+  if (previous_device_ != device_) {
+    cudaSetDevice(previous_device_);  // a destructor cannot throw; the device was valid when the guard began
+    thread_state.device = previous_device_;
+  }
+}
+
+double time_ms(int device, const std::function<void()>& fn) {
+  set_device(device);
+  const cudaStream_t stream = stream_of(device);
+  cudaEvent_t start = nullptr, stop = nullptr;
+  check_cuda(cudaEventCreate(&start), "cudaEventCreate");
+  check_cuda(cudaEventCreate(&stop), "cudaEventCreate");
+  float elapsed = 0;
+  try {
+    check_cuda(cudaEventRecord(start, stream), "cudaEventRecord");
+    fn();
+    check_cuda(cudaEventRecord(stop, stream), "cudaEventRecord");
+    check_cuda(cudaEventSynchronize(stop), "cudaEventSynchronize");
+    check_cuda(cudaEventElapsedTime(&elapsed, start, stop), "cudaEventElapsedTime");
+  } catch (...) {
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    throw;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  return elapsed;
+}
+
+void flush_l2(int device) {
+  set_device(device);
+  int l2_bytes = 0;
+  check_cuda(cudaDeviceGetAttribute(&l2_bytes, cudaDevAttrL2CacheSize, device), "cudaDeviceGetAttribute");
+  const size_t bytes = 2 * static_cast<size_t>(l2_bytes) + (size_t{1} << 20);
+  Allocator& allocator = device_allocator(device);
+  void* buffer = allocator.allocate(bytes);
+  const cudaError_t status = cudaMemsetAsync(buffer, 0, bytes, stream_of(device));
+  allocator.deallocate(buffer, bytes);
+  check_cuda(status, "flush_l2");
+}
+
+std::string device_name(int device) {
+  check_device(device, "device_name");
+  cudaDeviceProp properties{};
+  check_cuda(cudaGetDeviceProperties(&properties, device), "cudaGetDeviceProperties");
+  return properties.name;
 }
 
 void memcpy_blocking(void* dst, const void* src, size_t bytes, CopyKind kind, int device) {
-  check_cuda(cudaSetDevice(device), "cudaSetDevice");
+  set_device(device);
   const cudaMemcpyKind cuda_kind = kind == CopyKind::host_to_device   ? cudaMemcpyHostToDevice
                                    : kind == CopyKind::device_to_host ? cudaMemcpyDeviceToHost
                                                                       : cudaMemcpyDeviceToDevice;
-  check_cuda(cudaMemcpy(dst, src, bytes, cuda_kind), "cudaMemcpy");
+  const cudaStream_t stream = stream_of(device);
+  check_cuda(cudaMemcpyAsync(dst, src, bytes, cuda_kind, stream), "cudaMemcpyAsync");
+  check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize after a copy");
 }
 
 void memset_zero(void* dst, size_t bytes, int device) {
-  check_cuda(cudaSetDevice(device), "cudaSetDevice");
-  check_cuda(cudaMemset(dst, 0, bytes), "cudaMemset");
+  set_device(device);
+  check_cuda(cudaMemsetAsync(dst, 0, bytes, stream_of(device)), "cudaMemsetAsync");
 }
 
 }  // namespace rwkv::cuda

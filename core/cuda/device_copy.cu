@@ -83,7 +83,8 @@ void strided_copy(const void* src, int src_dtype, const int64_t* shape, const in
     layout.shape[d] = shape[d];
     layout.strides[d] = src_strides[d];
   }
-  cudaSetDevice(device);
+  set_device(device);
+  const auto stream = static_cast<cudaStream_t>(current_stream(device));
   const int threads = 256;
   const int64_t wanted = (numel + threads - 1) / threads;
   const int blocks = static_cast<int>(wanted < 65535 ? wanted : 65535);
@@ -91,7 +92,7 @@ void strided_copy(const void* src, int src_dtype, const int64_t* shape, const in
     dispatch(dst_dtype, [&](auto d) {
       using S = decltype(s);
       using D = decltype(d);
-      gather_convert<S, D><<<blocks, threads>>>(static_cast<const S*>(src), layout, numel, static_cast<D*>(dst));
+      gather_convert<S, D><<<blocks, threads, 0, stream>>>(static_cast<const S*>(src), layout, numel, static_cast<D*>(dst));
     });
   });
   const cudaError_t status = cudaGetLastError();

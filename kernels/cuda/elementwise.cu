@@ -1,7 +1,5 @@
 // Elementwise CUDA kernels (grid-stride loops; fp32). Contracts as in kernels/cpu/kernels.h.
-#include <cuda_runtime.h>
-
-#include "core/error.h"
+#include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kernels.h"
 
 namespace rwkv::cuda_kernels {
@@ -9,20 +7,6 @@ namespace rwkv::cuda_kernels {
 namespace {
 
 constexpr int kThreads = 256;
-
-int blocks_for(int64_t n) {
-  const int64_t wanted = (n + kThreads - 1) / kThreads;
-  return static_cast<int>(wanted < 65535 ? (wanted > 0 ? wanted : 1) : 65535);
-}
-
-void check_launch(const char* what) {
-  const cudaError_t status = cudaGetLastError();
-  RWKV_CHECK(status == cudaSuccess, what, ": kernel launch failed: ", cudaGetErrorString(status));
-}
-
-#define RWKV_GRID_STRIDE(i, n) \
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
 __device__ float apply_unary(Unary op, float x) {
   switch (op) {
@@ -84,37 +68,37 @@ __global__ void accumulate_kernel(const float* x, float* y, int64_t n) { RWKV_GR
 
 void unary(Unary op, const float* x, float* y, int64_t n) {
   if (n == 0) return;
-  unary_kernel<<<blocks_for(n), kThreads>>>(op, x, y, n);
+  unary_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(op, x, y, n);
   check_launch("cuda unary");
 }
 
 void unary_backward(Unary op, const float* grad_out, const float* x, const float* y, float* grad_in, int64_t n) {
   if (n == 0) return;
-  unary_backward_kernel<<<blocks_for(n), kThreads>>>(op, grad_out, x, y, grad_in, n);
+  unary_backward_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(op, grad_out, x, y, grad_in, n);
   check_launch("cuda unary_backward");
 }
 
 void binary(Binary op, const float* a, const float* b, int64_t b_period, float* out, int64_t n) {
   if (n == 0) return;
-  binary_kernel<<<blocks_for(n), kThreads>>>(op, a, b, b_period, out, n);
+  binary_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(op, a, b, b_period, out, n);
   check_launch("cuda binary");
 }
 
 void binary_left_broadcast(Binary op, const float* a, int64_t a_period, const float* b, float* out, int64_t n) {
   if (n == 0) return;
-  binary_left_kernel<<<blocks_for(n), kThreads>>>(op, a, a_period, b, out, n);
+  binary_left_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(op, a, a_period, b, out, n);
   check_launch("cuda binary_left_broadcast");
 }
 
 void affine(const float* x, float scale, float shift, float* y, int64_t n) {
   if (n == 0) return;
-  affine_kernel<<<blocks_for(n), kThreads>>>(x, scale, shift, y, n);
+  affine_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(x, scale, shift, y, n);
   check_launch("cuda affine");
 }
 
 void accumulate(const float* x, float* y, int64_t n) {
   if (n == 0) return;
-  accumulate_kernel<<<blocks_for(n), kThreads>>>(x, y, n);
+  accumulate_kernel<<<blocks_for(n, kThreads), kThreads, 0, stream()>>>(x, y, n);
   check_launch("cuda accumulate");
 }
 

@@ -1,0 +1,97 @@
+// GEMM through cuBLAS (cublasGemmStridedBatchedEx). Our matrices are row-major and cuBLAS's column-major, so
+// C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T: the operands swap places and keep their own flags.
+// One handle per device, created on first use and never destroyed (cuBLAS may not outlive the CUDA runtime at
+// exit), with its own workspace from the caching allocator re-attached whenever the stream changes.
+#include <cublas_v2.h>
+#include <cuda_bf16.h>
+
+#include <mutex>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/cuda/kernels.h"
+
+namespace rwkv::cuda_kernels {
+
+namespace {
+
+constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // cuBLAS's recommendation for Hopper
+
+void check_cublas(cublasStatus_t status, const char* what) {
+  RWKV_CHECK(status == CUBLAS_STATUS_SUCCESS, what, ": cuBLAS error ", cublasGetStatusName(status), ": ",
+             cublasGetStatusString(status));
+}
+
+struct DeviceBlas {
+  cublasHandle_t handle = nullptr;
+  void* workspace = nullptr;
+  cudaStream_t stream = nullptr;
+  bool stream_set = false;
+};
+
+// The handle of the current device, bound to the current stream.
+cublasHandle_t handle_for_current_stream() {
+  static std::mutex mutex;
+  static DeviceBlas* per_device = new DeviceBlas[64];
+  const int device = cuda::current_device();
+  const cudaStream_t current = stream();
+  std::lock_guard lock(mutex);
+  DeviceBlas& blas = per_device[device];
+  if (blas.handle == nullptr) {
+    check_cublas(cublasCreate(&blas.handle), "cublasCreate");
+    blas.workspace = allocator_for(Device::cuda(device)).allocate(kWorkspaceBytes);  // kept for the process
+  }
+  if (!blas.stream_set || blas.stream != current) {
+    // cublasSetStream resets the workspace to cuBLAS's own pool, so attach ours again after it.
+    check_cublas(cublasSetStream(blas.handle, current), "cublasSetStream");
+    check_cublas(cublasSetWorkspace(blas.handle, blas.workspace, kWorkspaceBytes), "cublasSetWorkspace");
+    blas.stream = current;
+    blas.stream_set = true;
+  }
+  return blas.handle;
+}
+
+int checked_int(int64_t value, const char* what) {
+  RWKV_CHECK(value >= 0 && value <= INT32_MAX, "cuda gemm: ", what, " = ", value, " exceeds cuBLAS's 32-bit range");
+  return static_cast<int>(value);
+}
+
+template <typename T>
+__global__ void scale_kernel(T* c, int64_t rows, int64_t cols, int64_t ldc, int64_t stride_c, int64_t batch,
+                             float beta) {
+  RWKV_GRID_STRIDE(i, batch * rows * cols) {
+    const int64_t g = i / (rows * cols), r = (i / cols) % rows, col = i % cols;
+    T& value = c[g * stride_c + r * ldc + col];
+    value = beta == 0.0f ? T(0.0f) : T(static_cast<float>(value) * beta);  // beta = 0 ignores NaN in C
+  }
+}
+
+}  // namespace
+
+void gemm(FloatIo io, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const void* a,
+          int64_t lda, int64_t stride_a, const void* b, int64_t ldb, int64_t stride_b, float beta, void* c,
+          int64_t ldc, int64_t stride_c, int64_t batch, bool allow_tf32) {
+  if (m == 0 || n == 0 || batch == 0) return;
+  const cudaDataType type = io == FloatIo::f32 ? CUDA_R_32F : CUDA_R_16BF;
+  if (k == 0) {  // no products: C = beta * C, written here rather than trusting every cuBLAS path with k = 0
+    if (io == FloatIo::f32) {
+      scale_kernel<<<blocks_for(batch * m * n, 256), 256, 0, stream()>>>(static_cast<float*>(c), m, n, ldc, stride_c,
+                                                                         batch, beta);
+    } else {
+      scale_kernel<<<blocks_for(batch * m * n, 256), 256, 0, stream()>>>(static_cast<__nv_bfloat16*>(c), m, n, ldc,
+                                                                         stride_c, batch, beta);
+    }
+    check_launch("cuda gemm (k = 0)");
+    return;
+  }
+  const cublasComputeType_t compute =
+      io == FloatIo::f32 && allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  check_cublas(cublasGemmStridedBatchedEx(handle_for_current_stream(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                                          trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, checked_int(n, "n"),
+                                          checked_int(m, "m"), checked_int(k, "k"), &alpha, b, type,
+                                          checked_int(ldb, "ldb"), stride_b, a, type, checked_int(lda, "lda"),
+                                          stride_a, &beta, c, type, checked_int(ldc, "ldc"), stride_c,
+                                          checked_int(batch, "batch"), compute, CUBLAS_GEMM_DEFAULT),
+               "cublasGemmStridedBatchedEx");
+}
+
+}  // namespace rwkv::cuda_kernels
