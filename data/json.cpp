@@ -1,4 +1,5 @@
 #include "data/json.h"
+#include "data/utf8_codepoints.h"
 
 #include <algorithm>
 #include <charconv>
@@ -16,24 +17,6 @@ namespace {
 
 // Objects with more members than this get a hash index (which also finds duplicate keys).
 constexpr std::size_t kIndexThreshold = 16;
-
-void append_utf8(std::string& out, std::uint32_t code_point) {
-  if (code_point < 0x80) {
-    out += static_cast<char>(code_point);
-  } else if (code_point < 0x800) {
-    out += static_cast<char>(0xC0 | (code_point >> 6));
-    out += static_cast<char>(0x80 | (code_point & 0x3F));
-  } else if (code_point < 0x10000) {
-    out += static_cast<char>(0xE0 | (code_point >> 12));
-    out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (code_point & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (code_point >> 18));
-    out += static_cast<char>(0x80 | ((code_point >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (code_point & 0x3F));
-  }
-}
 
 // Length of the well-formed UTF-8 sequence starting at text[pos] (a non-ASCII lead byte), or 0 when it
 // is malformed: bad continuation, overlong form, surrogate, or beyond U+10FFFF.
@@ -318,7 +301,7 @@ private:
             }
             code_point = 0x10000 + ((code_point - 0xD800) << 10) + (low - 0xDC00);
           }
-          append_utf8(out, code_point);
+          append_utf8(out, static_cast<char32_t>(code_point));
           break;
         }
         default:

@@ -11,6 +11,8 @@
 
 #include "data/unicode_tables.h"
 
+#include "data/utf8_codepoints.h"
+
 namespace rwkv::data::unicode {
 
 // Property bits of a code point (see properties()).
@@ -57,7 +59,7 @@ inline char32_t decode_utf8(std::string_view text, std::size_t pos, std::size_t&
   return ((lead & 0x07) << 18) | ((byte(1) & 0x3F) << 12) | ((byte(2) & 0x3F) << 6) | (byte(3) & 0x3F);
 }
 
-void append_utf8(std::string& out, char32_t code_point);
+using rwkv::data::append_utf8;  // one UTF-8 encoder for data/: utf8_codepoints.h
 
 // Byte offset of the first byte that is not part of well-formed UTF-8, or npos when all of it is.
 std::size_t find_invalid_utf8(std::string_view text);

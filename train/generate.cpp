@@ -8,6 +8,7 @@
 #include "autograd/functions.h"
 #include "data/char_vocab.h"
 #include "data/tokenizer.h"
+#include "data/utf8_codepoints.h"
 
 namespace rwkv {
 
@@ -88,15 +89,13 @@ public:
   explicit CharCodec(const std::string& path) : vocab_(data::CharVocab::load(path)), path_(path) {}
   std::vector<int32_t> encode(const std::string& text) const override {
     std::vector<int32_t> ids;
-    for (size_t i = 0; i < text.size();) {
-      const auto byte = static_cast<unsigned char>(text[i]);
-      const size_t length = byte < 0x80 ? 1 : byte < 0xE0 ? 2 : byte < 0xF0 ? 3 : 4;
-      char32_t code = length == 1 ? byte : byte & (0x3F >> (length - 1));
-      for (size_t k = 1; k < length && i + k < text.size(); ++k) code = (code << 6) | (text[i + k] & 0x3F);
+    char32_t code = 0;
+    for (size_t i = 0, start = 0; i < text.size(); start = i) {
+      RWKV_CHECK(data::next_code_point(text, i, code), "prompt: invalid UTF-8 at byte ", start);
       const auto id = vocab_.id_of(code);
-      RWKV_CHECK(id.has_value(), "prompt: the character at byte ", i, " is not in the model's vocabulary ", path_);
+      RWKV_CHECK(id.has_value(), "prompt: ", data::describe_code_point(code), " at byte ", start,
+                 " is not in the model's vocabulary ", path_);
       ids.push_back(*id);
-      i += length;
     }
     return ids;
   }

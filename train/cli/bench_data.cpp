@@ -83,12 +83,7 @@ int run_bench_data(const std::vector<std::string>& args) {
       ("vocab_size", po::value(&vocab_size)->default_value(50277), "ids are checked against this");
   // clang-format on
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).run(), vm);
-  if (vm.count("help")) {
-    std::cout << options << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_options(args, options, vm)) return 0;
   RWKV_CHECK(repeats > 0 && steps > 0, "bench data: --steps and --repeats must be positive");
 
   TemporaryPrefix temporary;

@@ -78,12 +78,7 @@ int run_bench_tokenizer(const std::vector<std::string>& args) {
       "piece_bytes", po::value(&piece_bytes)->default_value(std::size_t{1} << 20),
       "cut larger documents into independent pieces of about this size (0: never)");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(options).run(), vm);
-  if (vm.count("help")) {
-    std::cout << options << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_options(args, options, vm)) return 0;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   RWKV_CHECK(repeats > 0, "bench tokenizer: --repeats must be positive");
 

@@ -3,6 +3,7 @@
 // process exit code; it may throw rwkv::Error, which main turns into "rwkv <name>: error: ..." and exit 1.
 #pragma once
 
+#include <boost/program_options.hpp>
 #include <functional>
 #include <map>
 #include <string>
@@ -24,6 +25,12 @@ std::map<std::string, Command>& registry();
 struct Registration {
   Registration(std::string name, std::string summary, CommandFn run);
 };
+
+// Parses a subcommand's options into `values` (and the variables bound to them). Returns false after printing
+// `description` when --help was given; unknown options and bad values throw, and main reports them.
+bool parse_options(const std::vector<std::string>& args,
+                   const boost::program_options::options_description& description,
+                   boost::program_options::variables_map& values);
 
 }  // namespace rwkv::cli
 

@@ -20,12 +20,7 @@ int run_demo_mlp(const std::vector<std::string>& args) {
       "lr", po::value<double>(&options.learning_rate)->default_value(options.learning_rate), "learning rate")(
       "seed", po::value<uint64_t>(&options.seed)->default_value(options.seed), "random seed");
   po::variables_map values;
-  po::store(po::command_line_parser(args).options(description).run(), values);
-  if (values.count("help")) {
-    std::cout << description << "\n";
-    return 0;
-  }
-  po::notify(values);
+  if (!parse_options(args, description, values)) return 0;
   options.on_step = [&](int64_t step, double loss) {
     if (step % 50 == 0 || step == options.steps - 1) std::printf("step %5lld  loss %.4f\n", static_cast<long long>(step), loss);
   };

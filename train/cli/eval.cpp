@@ -31,12 +31,7 @@ int run_eval(const std::vector<std::string>& args) {
       "device", po::value(&device_name)->default_value(device_name), "auto, cpu, cuda or cuda:N")(
       "json", po::bool_switch(&json), "print one JSON object {loss, ppl, tokens}");
   po::variables_map values;
-  po::store(po::command_line_parser(args).options(description).run(), values);
-  if (values.count("help")) {
-    std::cout << description << "\n";
-    return 0;
-  }
-  po::notify(values);
+  if (!parse_options(args, description, values)) return 0;
 
   const Device device = parse_device(device_name);
   std::unique_ptr<Rwkv4> model = load_model(model_path);

@@ -30,12 +30,7 @@ int run_generate(const std::vector<std::string>& args) {
       "seed", po::value(&request.seed)->default_value(request.seed), "random seed (same seed, same text)")(
       "device", po::value(&device_name)->default_value(device_name), "auto, cpu, cuda or cuda:N");
   po::variables_map values;
-  po::store(po::command_line_parser(args).options(description).run(), values);
-  if (values.count("help")) {
-    std::cout << description << "\n";
-    return 0;
-  }
-  po::notify(values);
+  if (!parse_options(args, description, values)) return 0;
   request.prompt = prompt;
   const Device device = parse_device(device_name);
   std::unique_ptr<Rwkv4> model = load_model(model_path);

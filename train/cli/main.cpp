@@ -22,6 +22,19 @@ Registration::Registration(std::string name, std::string summary, CommandFn run)
   registry().emplace(name, Command{name, std::move(summary), std::move(run)});
 }
 
+bool parse_options(const std::vector<std::string>& args,
+                   const boost::program_options::options_description& description,
+                   boost::program_options::variables_map& values) {
+  namespace po = boost::program_options;
+  po::store(po::command_line_parser(args).options(description).run(), values);
+  if (values.count("help")) {
+    std::cout << description << "\n";
+    return false;
+  }
+  po::notify(values);
+  return true;
+}
+
 namespace {
 
 void print_usage(std::ostream& out) {

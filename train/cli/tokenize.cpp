@@ -272,12 +272,7 @@ int run_tokenize(const std::vector<std::string>& args) {
       "invalid_utf8", po::value(&options.invalid_utf8)->default_value("error"),
       "for .txt input that is not valid UTF-8: error, or replace (bad bytes become U+FFFD)");
   po::variables_map vm;
-  po::store(po::command_line_parser(args).options(description).run(), vm);
-  if (vm.count("help")) {
-    std::cout << description << "\n";
-    return 0;
-  }
-  po::notify(vm);
+  if (!parse_options(args, description, vm)) return 0;
   if (options.threads == 0) options.threads = std::max(1u, std::thread::hardware_concurrency());
   RWKV_CHECK(options.invalid_utf8 == "error" || options.invalid_utf8 == "replace",
              "--invalid_utf8 must be error or replace, not '", options.invalid_utf8, "'");
