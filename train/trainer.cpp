@@ -12,6 +12,7 @@
 #include "core/allocator.h"
 #include "data/batch_builder.h"
 #include "data/dataset.h"
+#include "kernels/ops.h"
 #include "train/checkpoint.h"
 #include "train/model_init.h"
 #include "train/model_io.h"
@@ -90,6 +91,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
              "is not in this build yet; use fp32 or tf32");
   RWKV_CHECK(!config.data_file.empty(), "config: data_file is required");
   const Device device = parse_device(config.device);
+  ops::set_allow_tf32(config.precision == "tf32");  // fp32 keeps full-precision GEMMs (spec §4.7)
   std::error_code error;
   fs::create_directories(config.proj_dir, error);
   RWKV_CHECK(!error && fs::is_directory(config.proj_dir), "config: cannot create proj_dir '", config.proj_dir,
