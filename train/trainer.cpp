@@ -6,13 +6,16 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "autograd/functions.h"
 #include "core/allocator.h"
 #include "data/batch_builder.h"
 #include "data/dataset.h"
+#include "core/cuda_runtime.h"
 #include "kernels/ops.h"
+#include "train/gpu_peaks.h"
 #include "train/checkpoint.h"
 #include "train/model_init.h"
 #include "train/model_io.h"
@@ -154,6 +157,11 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
   state.config_ini = config.to_ini();
 
   const int64_t tokens_per_step = config.ctx_len * shape.real_bsz;
+  // MFU on a GPU whose peak is known (6 · non-embedding parameters · tokens/s over the bf16 peak).
+  std::optional<double> peak_tflops;
+  if (device.is_cuda()) peak_tflops = bf16_peak_tflops(cuda::device_name(device.index));
+  const double non_embedding_parameters =
+      static_cast<double>(model.config().parameter_count() - model.config().vocab_size * model.config().n_embd);
   const int64_t stop_step = config.max_steps > 0 ? std::min(end_step, config.max_steps) : end_step;
   console.line("rwkv train: %s", origin.c_str());
   console.line("  device      %s, precision %s", device.str().c_str(), config.precision.c_str());
@@ -243,9 +251,14 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     const double eta = elapsed / static_cast<double>(state.global_step - first_step) *
                        static_cast<double>(stop_step - state.global_step);
     if (state.global_step % config.log_every == 0 || state.global_step == stop_step) {
-      console.line("step %lld/%lld | loss %.4f | gnorm %.3f | lr %.3e | %.0f ms | %s tok/s | eta %.0fs",
+      char mfu[32] = "";
+      if (peak_tflops) {
+        std::snprintf(mfu, sizeof(mfu), " | MFU %.1f%%",
+                      100.0 * model_flops_utilisation(non_embedding_parameters, record.tokens_per_second, *peak_tflops));
+      }
+      console.line("step %lld/%lld | loss %.4f | gnorm %.3f | lr %.3e | %.0f ms | %s tok/s%s | eta %.0fs",
                    static_cast<long long>(state.global_step), static_cast<long long>(stop_step), record.loss,
-                   record.grad_norm, lr, ms, human_count(record.tokens_per_second).c_str(), eta);
+                   record.grad_norm, lr, ms, human_count(record.tokens_per_second).c_str(), mfu, eta);
     } else if (console.terminal && !console.quiet) {
       // Between log lines a terminal gets a progress bar with the ETA, redrawn in place.
       const double done = static_cast<double>(state.global_step) / static_cast<double>(stop_step);
