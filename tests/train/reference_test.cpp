@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 
@@ -82,11 +83,20 @@ TEST_F(TrainReference, LossLogitsAndEveryGradientMatchPyTorch) {
       << "loss " << loss.data().item() << " vs reference " << expected_loss;
   EXPECT_LE(norm_relative_error(logits.data(), reference.root().read_tensor("logits", DType::f64)), 1e-5);
   const hdf5::Group grads = reference.open_group("grad");
+  double worst = 0;
+  std::string worst_name;
   for (const auto& [name, parameter] : model.named_parameters()) {
     ASSERT_TRUE(grads.contains_dataset(name)) << name;
     const double error = norm_relative_error(parameter.grad(), grads.read_tensor(name, DType::f64));
     EXPECT_LE(error, 1e-5) << name;
+    if (error > worst) {
+      worst = error;
+      worst_name = name;
+    }
   }
+  std::printf("loss %.9g vs reference %.9g (relative error %.2e); worst gradient error %.2e (%s)\n",
+              loss.data().item(), expected_loss, std::abs(loss.data().item() - expected_loss) / expected_loss, worst,
+              worst_name.c_str());
 }
 
 TEST_F(TrainReference, OneClippedAdamStepMatchesPyTorch) {
@@ -110,9 +120,13 @@ TEST_F(TrainReference, OneClippedAdamStepMatchesPyTorch) {
                 reference.root().double_attribute("grad_norm"),
             1e-5);
   const hdf5::Group updated = reference.open_group("updated");
+  double worst = 0;
   for (const auto& [name, parameter] : model.named_parameters()) {
-    EXPECT_LE(norm_relative_error(parameter.data(), updated.read_tensor(name, DType::f64)), 1e-6) << name;
+    const double error = norm_relative_error(parameter.data(), updated.read_tensor(name, DType::f64));
+    EXPECT_LE(error, 1e-6) << name;
+    worst = std::max(worst, error);
   }
+  std::printf("worst updated-parameter error after one Adam step: %.2e\n", worst);
 }
 
 }  // namespace
