@@ -20,10 +20,10 @@ ModelConfig ModelConfig::resolved() const {
 }
 
 std::string ModelConfig::describe() const {
-  const ModelConfig r = resolved();
-  return "L" + std::to_string(r.n_layer) + "-D" + std::to_string(r.n_embd) + " (dim_att " +
-         std::to_string(r.dim_att) + ", dim_ffn " + std::to_string(r.dim_ffn) + ", vocab " +
-         std::to_string(r.vocab_size) + ", ctx " + std::to_string(r.ctx_len) + ")";
+  // No validation here: this also describes bad configurations in error messages.
+  return "L" + std::to_string(n_layer) + "-D" + std::to_string(n_embd) + " (dim_att " +
+         std::to_string(dim_att ? dim_att : n_embd) + ", dim_ffn " + std::to_string(dim_ffn ? dim_ffn : 4 * n_embd) +
+         ", vocab " + std::to_string(vocab_size) + ", ctx " + std::to_string(ctx_len) + ")";
 }
 
 int64_t ModelConfig::parameter_count() const {

@@ -4,22 +4,6 @@
 
 namespace rwkv {
 
-ModelDims dims_of(const ModelConfig& config_in) {
-  const ModelConfig c = config_in.resolved();
-  return ModelDims{c.n_layer, c.n_embd, c.dim_att, c.dim_ffn, c.vocab_size, c.ctx_len};
-}
-
-ModelConfig config_of(const ModelDims& dims) {
-  ModelConfig config;
-  config.n_layer = dims.n_layer;
-  config.n_embd = dims.n_embd;
-  config.dim_att = dims.dim_att;
-  config.dim_ffn = dims.dim_ffn;
-  config.vocab_size = dims.vocab_size;
-  config.ctx_len = dims.ctx_len;
-  return config.resolved();
-}
-
 namespace {
 NamedTensors tensors_of(const Rwkv4& model) {
   NamedTensors named;
@@ -29,23 +13,23 @@ NamedTensors tensors_of(const Rwkv4& model) {
 }  // namespace
 
 void save_model(const Rwkv4& model, hdf5::File& file) {
-  write_model_weights(file, dims_of(model.config()), tensors_of(model));
+  write_model_weights(file, model.config(), tensors_of(model));
 }
 
 void save_model(const Rwkv4& model, const std::string& path) {
-  write_model_weights(path, dims_of(model.config()), tensors_of(model));
+  write_model_weights(path, model.config(), tensors_of(model));
 }
 
 void load_weights_into(Rwkv4& model, const std::string& path) {
-  ModelDims expected = dims_of(model.config());
+  ModelConfig expected = model.config();
   expected.ctx_len = read_model_dims(path).ctx_len;  // a different training context is fine (fine-tuning)
   NamedTensors named = tensors_of(model);
   read_model_weights(path, expected, named);
 }
 
 std::unique_ptr<Rwkv4> load_model(const std::string& path, int64_t ctx_len_override) {
-  ModelDims dims = read_model_dims(path);
-  ModelConfig config = config_of(dims);
+  const ModelConfig dims = read_model_dims(path);
+  ModelConfig config = dims.resolved();
   if (ctx_len_override > 0) config.ctx_len = ctx_len_override;
   auto model = std::make_unique<Rwkv4>(config);
   NamedTensors named = tensors_of(*model);

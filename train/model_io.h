@@ -9,9 +9,6 @@
 
 namespace rwkv {
 
-ModelDims dims_of(const ModelConfig& config);
-ModelConfig config_of(const ModelDims& dims);
-
 void save_model(const Rwkv4& model, const std::string& path);
 void save_model(const Rwkv4& model, hdf5::File& file);
 // Builds the model the file describes (ctx_len_override > 0 replaces the stored ctx_len) and loads it.

@@ -9,16 +9,16 @@ namespace {
 
 struct DimField {
   const char* name;
-  int64_t ModelDims::*member;
+  int64_t ModelConfig::*member;
 };
 
 constexpr std::array<DimField, 6> kDimFields{{
-    {"n_layer", &ModelDims::n_layer},
-    {"n_embd", &ModelDims::n_embd},
-    {"dim_att", &ModelDims::dim_att},
-    {"dim_ffn", &ModelDims::dim_ffn},
-    {"vocab_size", &ModelDims::vocab_size},
-    {"ctx_len", &ModelDims::ctx_len},
+    {"n_layer", &ModelConfig::n_layer},
+    {"n_embd", &ModelConfig::n_embd},
+    {"dim_att", &ModelConfig::dim_att},
+    {"dim_ffn", &ModelConfig::dim_ffn},
+    {"vocab_size", &ModelConfig::vocab_size},
+    {"ctx_len", &ModelConfig::ctx_len},
 }};
 
 // A long list of mismatches (e.g. a model of another width) is cut to its first lines.
@@ -37,16 +37,7 @@ constexpr size_t kMaxListedProblems = 20;
 
 }  // namespace
 
-std::string ModelDims::describe() const {
-  std::string text;
-  for (const DimField& field : kDimFields) {
-    if (!text.empty()) text += ' ';
-    text += std::string(field.name) + "=" + std::to_string(this->*field.member);
-  }
-  return text;
-}
-
-void write_model_weights(hdf5::File& file, const ModelDims& dims, const NamedTensors& params) {
+void write_model_weights(hdf5::File& file, const ModelConfig& dims, const NamedTensors& params) {
   hdf5::Group root = file.root();
   const std::string where = root.object_path(kModelGroupName);
   std::unordered_set<std::string> seen;
@@ -64,15 +55,15 @@ void write_model_weights(hdf5::File& file, const ModelDims& dims, const NamedTen
   }
 }
 
-void write_model_weights(const std::string& path, const ModelDims& dims, const NamedTensors& params) {
+void write_model_weights(const std::string& path, const ModelConfig& dims, const NamedTensors& params) {
   hdf5::File file = hdf5::File::create(path);
   write_model_weights(file, dims, params);
   file.close();
 }
 
-ModelDims read_model_dims(const hdf5::File& file) {
+ModelConfig read_model_dims(const hdf5::File& file) {
   const hdf5::Group model = file.open_group(kModelGroupName);
-  ModelDims dims;
+  ModelConfig dims;
   for (const DimField& field : kDimFields) {
     const int64_t value = model.int_attribute(field.name);
     RWKV_CHECK(value > 0, file.path(), ": ", model.path(), ": attribute ", field.name, " = ", value,
@@ -82,9 +73,9 @@ ModelDims read_model_dims(const hdf5::File& file) {
   return dims;
 }
 
-ModelDims read_model_dims(const std::string& path) { return read_model_dims(hdf5::File::open_read(path)); }
+ModelConfig read_model_dims(const std::string& path) { return read_model_dims(hdf5::File::open_read(path)); }
 
-void read_model_weights(const hdf5::File& file, const ModelDims& expected, NamedTensors& params) {
+void read_model_weights(const hdf5::File& file, const ModelConfig& expected, NamedTensors& params) {
   const hdf5::Group model = file.open_group(kModelGroupName);
   std::vector<std::string> problems;
 
@@ -126,7 +117,7 @@ void read_model_weights(const hdf5::File& file, const ModelDims& expected, Named
   for (auto& [name, tensor] : params) tensor.copy_(model.read_tensor(name, tensor.dtype()));
 }
 
-void read_model_weights(const std::string& path, const ModelDims& expected, NamedTensors& params) {
+void read_model_weights(const std::string& path, const ModelConfig& expected, NamedTensors& params) {
   read_model_weights(hdf5::File::open_read(path), expected, params);
 }
 

@@ -11,20 +11,9 @@
 
 #include "core/tensor.h"
 #include "train/hdf5.h"
+#include "train/model_config.h"
 
 namespace rwkv {
-
-struct ModelDims {
-  int64_t n_layer = 0;
-  int64_t n_embd = 0;
-  int64_t dim_att = 0;
-  int64_t dim_ffn = 0;
-  int64_t vocab_size = 0;
-  int64_t ctx_len = 0;
-
-  bool operator==(const ModelDims&) const = default;
-  std::string describe() const;  // "n_layer=2 n_embd=64 dim_att=64 dim_ffn=256 vocab_size=97 ctx_len=32"
-};
 
 // (official name, tensor) in state_dict order.
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
@@ -33,19 +22,19 @@ inline constexpr const char* kModelGroupName = "model";
 
 // Writes /model into an open file (fails if it exists). Tensors of any float dtype and device are stored as
 // float32; names must be unique.
-void write_model_weights(hdf5::File& file, const ModelDims& dims, const NamedTensors& params);
+void write_model_weights(hdf5::File& file, const ModelConfig& dims, const NamedTensors& params);
 // Creates (or truncates) `path` holding only /model.
-void write_model_weights(const std::string& path, const ModelDims& dims, const NamedTensors& params);
+void write_model_weights(const std::string& path, const ModelConfig& dims, const NamedTensors& params);
 
 // The six dimension attributes of /model; each must be present, an integer and positive.
-ModelDims read_model_dims(const hdf5::File& file);
-ModelDims read_model_dims(const std::string& path);
+ModelConfig read_model_dims(const hdf5::File& file);
+ModelConfig read_model_dims(const std::string& path);
 
 // Fills every tensor of `params` (defined, any float dtype and device: values are converted) from /model after
 // checking that the stored dims equal `expected`, that the file holds exactly these names, and that each dataset
 // is a float dataset of the tensor's shape (float64/float16/bfloat16 datasets are converted). Every mismatch is
 // listed, one per line, as "FILE: /model/NAME: what is wrong"; nothing is modified unless all checks pass.
-void read_model_weights(const hdf5::File& file, const ModelDims& expected, NamedTensors& params);
-void read_model_weights(const std::string& path, const ModelDims& expected, NamedTensors& params);
+void read_model_weights(const hdf5::File& file, const ModelConfig& expected, NamedTensors& params);
+void read_model_weights(const std::string& path, const ModelConfig& expected, NamedTensors& params);
 
 }  // namespace rwkv

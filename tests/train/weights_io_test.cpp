@@ -63,10 +63,10 @@ std::vector<uint32_t> float_bits(const Tensor& t) {
   return bits;
 }
 
-ModelDims tiny_dims() { return ModelDims{2, 32, 32, 64, 11, 16}; }
+ModelConfig tiny_dims() { return ModelConfig{2, 32, 32, 64, 11, 16}; }
 
 // The state_dict of spec §1.8 for `dims`, with random values (never the init, so zeros cannot hide bugs).
-NamedTensors tiny_model(const ModelDims& d, uint64_t seed) {
+NamedTensors tiny_model(const ModelConfig& d, uint64_t seed) {
   const int64_t C = d.n_embd, A = d.dim_att, F = d.dim_ffn, V = d.vocab_size;
   std::vector<std::pair<std::string, Shape>> shapes{{"emb.weight", {V, C}}};
   for (int64_t l = 0; l < d.n_layer; ++l) {
@@ -274,12 +274,12 @@ TEST(TrainWeightsHdf5, NoHdf5ObjectStaysOpen) {
   const ssize_t open_before = H5Fget_obj_count(H5F_OBJ_ALL, H5F_OBJ_ALL);
   ScratchDir dir;
   const std::string path = dir.file("leak.h5");
-  const ModelDims dims = tiny_dims();
+  const ModelConfig dims = tiny_dims();
   const NamedTensors params = tiny_model(dims, 5);
   write_model_weights(path, dims, params);
   NamedTensors loaded = blank_like(params);
   read_model_weights(path, dims, loaded);
-  ModelDims wrong = dims;
+  ModelConfig wrong = dims;
   wrong.vocab_size = 12;
   EXPECT_THROW(read_model_weights(path, wrong, loaded), Error);
   {
@@ -299,7 +299,7 @@ TEST(TrainWeightsHdf5, NoHdf5ObjectStaysOpen) {
 TEST(TrainWeightsIo, RoundTripIsBitExactAndKeepsStateDictOrder) {
   ScratchDir dir;
   const std::string path = dir.file("weights.h5");
-  const ModelDims dims = tiny_dims();
+  const ModelConfig dims = tiny_dims();
   NamedTensors params = tiny_model(dims, 100);
   // Values that any conversion on the way would disturb.
   std::vector<float> special = find(params, "ln_out.bias").to_vector<float>();
@@ -335,7 +335,7 @@ TEST(TrainWeightsIo, RoundTripIsBitExactAndKeepsStateDictOrder) {
 TEST(TrainWeightsIo, CheckpointFileCarriesMoreGroupsAndBf16Parameters) {
   ScratchDir dir;
   const std::string path = dir.file("checkpoint.h5");
-  const ModelDims dims = tiny_dims();
+  const ModelConfig dims = tiny_dims();
   NamedTensors params = tiny_model(dims, 200);
   NamedTensors bf16_params;
   for (const auto& [name, tensor] : params) bf16_params.emplace_back(name, tensor.to(DType::bf16));
@@ -378,7 +378,7 @@ TEST(TrainWeightsIo, TextFileIsNotHdf5) {
 TEST(TrainWeightsIo, TruncatedFile) {
   ScratchDir dir;
   const std::string path = dir.file("truncated.h5");
-  const ModelDims dims = tiny_dims();
+  const ModelConfig dims = tiny_dims();
   write_model_weights(path, dims, tiny_model(dims, 1));
   const std::uintmax_t size = std::filesystem::file_size(path);
   for (const auto keep : {size / 2, size - 1, std::uintmax_t{100}}) {
@@ -400,7 +400,7 @@ TEST(TrainWeightsIo, MissingModelGroupOrDimsAttribute) {
   }
   expect_error([&] { read_model_dims(path); }, {path, "/model", "no such group"});
 
-  const ModelDims dims = tiny_dims();
+  const ModelConfig dims = tiny_dims();
   write_model_weights(path, dims, tiny_model(dims, 1));
   {
     hdf5::File file = hdf5::File::open_read_write(path);
@@ -420,7 +420,7 @@ TEST(TrainWeightsIo, MissingModelGroupOrDimsAttribute) {
 TEST(TrainWeightsIo, MissingTensorIsNamed) {
   ScratchDir dir;
   const std::string path = dir.file("missing.h5");
-  const ModelDims dims = tiny_dims();
+  const ModelConfig dims = tiny_dims();
   NamedTensors params = tiny_model(dims, 1);
   NamedTensors written;
   for (const auto& entry : params) {
@@ -438,7 +438,7 @@ TEST(TrainWeightsIo, MissingTensorIsNamed) {
 TEST(TrainWeightsIo, ExtraTensorIsNamed) {
   ScratchDir dir;
   const std::string path = dir.file("extra.h5");
-  const ModelDims dims = tiny_dims();
+  const ModelConfig dims = tiny_dims();
   NamedTensors params = tiny_model(dims, 1);
   NamedTensors written = params;
   written.emplace_back("head_q.weight", Tensor::zeros({8, dims.n_embd}));
@@ -451,7 +451,7 @@ TEST(TrainWeightsIo, ExtraTensorIsNamed) {
 TEST(TrainWeightsIo, WrongShapeIsNamedWithBothShapes) {
   ScratchDir dir;
   const std::string path = dir.file("shape.h5");
-  const ModelDims dims{2, 64, 64, 128, 11, 16};
+  const ModelConfig dims{2, 64, 64, 128, 11, 16};
   NamedTensors params = tiny_model(dims, 1);
   find(params, "blocks.0.att.key.weight") = Tensor::zeros({64, 32});
   write_model_weights(path, dims, params);
@@ -465,16 +465,16 @@ TEST(TrainWeightsIo, WrongShapeIsNamedWithBothShapes) {
 TEST(TrainWeightsIo, WrongDimsAttributeListsEveryProblem) {
   ScratchDir dir;
   const std::string path = dir.file("dims.h5");
-  const ModelDims stored = tiny_dims();
+  const ModelConfig stored = tiny_dims();
   write_model_weights(path, stored, tiny_model(stored, 1));
-  ModelDims expected = stored;
+  ModelConfig expected = stored;
   expected.ctx_len = 1024;
   NamedTensors loaded = blank_like(tiny_model(stored, 1));
   expect_error([&] { read_model_weights(path, expected, loaded); },
                {path + ": /model: attribute ctx_len = 16 does not match the model's 1024"});
 
   // A model twice as wide: the dims and every shape disagree; the list is cut after 20 lines.
-  ModelDims wider = stored;
+  ModelConfig wider = stored;
   wider.n_embd = 64;
   NamedTensors wide = blank_like(tiny_model(wider, 1));
   const std::string message = expect_error(
@@ -486,7 +486,7 @@ TEST(TrainWeightsIo, WrongDimsAttributeListsEveryProblem) {
 TEST(TrainWeightsIo, IntegerDatasetIsRejected) {
   ScratchDir dir;
   const std::string path = dir.file("ints.h5");
-  const ModelDims dims = tiny_dims();
+  const ModelConfig dims = tiny_dims();
   NamedTensors params = tiny_model(dims, 1);
   {
     hdf5::File file = hdf5::File::create(path);
@@ -505,7 +505,7 @@ TEST(TrainWeightsIo, IntegerDatasetIsRejected) {
 
 TEST(TrainWeightsIo, WriterRejectsBadInput) {
   ScratchDir dir;
-  const ModelDims dims = tiny_dims();
+  const ModelConfig dims = tiny_dims();
   NamedTensors twice{{"a", Tensor::zeros({2})}, {"a", Tensor::zeros({2})}};
   expect_error([&] { write_model_weights(dir.file("w.h5"), dims, twice); }, {"/model/a", "appears twice"});
   NamedTensors ints{{"a", Tensor::zeros({2}, DType::i64)}};
