@@ -11,6 +11,8 @@ for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
   [ -d "$dir" ] && export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 done
 
+export RWKV_SOURCE_DIR="$PWD"  # the reference test runs tests/reference/rwkv4_reference.py from here
+
 status=0
 run() {  # run <log name> <command...>: tee the output, remember a failure, go on
   local name=$1

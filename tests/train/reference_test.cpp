@@ -6,9 +6,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <filesystem>
 
 #include "autograd/functions.h"
+#include "core/cuda_runtime.h"
 #include "tests/test_util.h"
 #include "tests/train/model_test_util.h"
 #include "train/hdf5.h"
@@ -32,12 +34,28 @@ double norm_relative_error(const Tensor& a, const Tensor& b) {
   return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
 }
 
+// Debian's torch is for /usr/bin/python3 (not a pyenv python3 on PATH); the GPU host has its own python3.
+std::string python_with_torch() {
+  for (const char* python : {"/usr/bin/python3", "python3"}) {
+    const std::string probe = std::string(python) + " -c 'import torch, h5py' > /dev/null 2>&1";
+    if (std::system(probe.c_str()) == 0) return python;
+  }
+  return "";
+}
+
+// The repository, where tests/reference/ lives: RWKV_SOURCE_DIR in the environment (a binary run on another
+// machine, e.g. the GPU host), else where this test was built from.
+std::string source_dir() {
+  const char* from_environment = std::getenv("RWKV_SOURCE_DIR");
+  return from_environment ? from_environment : RWKV_SOURCE_DIR;
+}
+
 class TrainReference : public ::testing::Test {
 protected:
   void SetUp() override {
-    if (std::system("/usr/bin/python3 -c 'import torch, h5py' > /dev/null 2>&1") != 0) {
-      GTEST_SKIP() << "/usr/bin/python3 with torch and h5py is not installed (apt-get install python3-torch "
-                      "python3-h5py)";
+    python_ = python_with_torch();
+    if (python_.empty()) {
+      GTEST_SKIP() << "no python3 with torch and h5py (Debian: apt-get install python3-torch python3-h5py)";
     }
     dir_ = fs::temp_directory_path() / ("rwkv_reference_" + std::to_string(::getpid()));
     fs::create_directories(dir_);
@@ -58,14 +76,14 @@ protected:
       file.root().write_tensor("targets", targets);
       file.close();
     }
-    const std::string command = "/usr/bin/python3 " + std::string(RWKV_SOURCE_DIR) +
-                                "/tests/reference/rwkv4_reference.py --weights " + weights + " --batch " + batch +
+    const std::string command = python_ + " " + source_dir() + "/tests/reference/rwkv4_reference.py --weights " + weights + " --batch " + batch +
                                 " --out " + out + " " + extra;
     EXPECT_EQ(std::system(command.c_str()), 0) << command;
     return hdf5::File::open_read(out);
   }
 
   fs::path dir_;
+  std::string python_;
 };
 
 TEST_F(TrainReference, LossLogitsAndEveryGradientMatchPyTorch) {
@@ -127,6 +145,39 @@ TEST_F(TrainReference, OneClippedAdamStepMatchesPyTorch) {
     worst = std::max(worst, error);
   }
   std::printf("worst updated-parameter error after one Adam step: %.2e\n", worst);
+}
+
+// The same comparison with the model on the GPU (fp32, cuBLAS without TF32): ≤ 1e-4.
+class CudaReference : public TrainReference {
+protected:
+  void SetUp() override {
+    if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+    TrainReference::SetUp();
+  }
+};
+
+TEST_F(CudaReference, LossAndEveryGradientMatchPyTorchInFp32) {
+  Rwkv4 model(testing::tiny_config());
+  testing::randomize_parameters(model, 11);
+  const Tensor idx = testing::random_ids({3, 32}, 97, 12), targets = testing::random_ids({3, 32}, 97, 13);
+  const hdf5::File reference = run_reference(model, idx, targets, "--dtype float64");
+  const Device gpu = Device::cuda(0);
+  model.to(gpu);
+  const ag::Variable logits = model.forward(idx.to(gpu));
+  const ag::Variable loss = language_model_loss(logits, targets.to(gpu));
+  loss.backward();
+  const double expected_loss = reference.root().read_tensor("loss", DType::f64).item();
+  const double loss_error = std::abs(loss.data().item() - expected_loss) / std::abs(expected_loss);
+  EXPECT_LE(loss_error, 1e-4);
+  EXPECT_LE(norm_relative_error(logits.data(), reference.root().read_tensor("logits", DType::f64)), 1e-4);
+  const hdf5::Group grads = reference.open_group("grad");
+  double worst = 0;
+  for (const auto& [name, parameter] : model.named_parameters()) {
+    const double error = norm_relative_error(parameter.grad(), grads.read_tensor(name, DType::f64));
+    EXPECT_LE(error, 1e-4) << name;
+    worst = std::max(worst, error);
+  }
+  std::printf("CUDA fp32: loss relative error %.2e, worst gradient error %.2e\n", loss_error, worst);
 }
 
 }  // namespace
