@@ -65,6 +65,7 @@ const std::vector<Option>& option_table() {
       {"magic_prime", &TrainConfig::magic_prime, "deterministic sampling prime (0: random sampling)"},
       {"my_exit_tokens", &TrainConfig::my_exit_tokens, "cosine schedule length in tokens and end of run (0: off)"},
       {"grad_cp", &TrainConfig::grad_cp, "1: activation checkpointing per block"},
+      {"zero", &TrainConfig::zero, "1: ZeRO-1, Adam moments sharded across data-parallel ranks (adam only)"},
       {"save_every_steps", &TrainConfig::save_every_steps, "also save every N steps (0: off)"},
       {"keep_last", &TrainConfig::keep_last, "checkpoints kept by rotation (0: all)"},
       {"log_every", &TrainConfig::log_every, "log a line every N steps"},
@@ -312,6 +313,8 @@ void TrainConfig::validate() const {
   RWKV_CHECK(grad_clip >= 0, "config: grad_clip must be non-negative (0 = off), got ", grad_clip);
   RWKV_CHECK(layerwise_lr == 0 || layerwise_lr == 1, "config: layerwise_lr must be 0 or 1, got ", layerwise_lr);
   RWKV_CHECK(grad_cp == 0 || grad_cp == 1, "config: grad_cp must be 0 or 1, got ", grad_cp);
+  RWKV_CHECK(zero == 0 || zero == 1, "config: zero must be 0 or 1, got ", zero);
+  RWKV_CHECK(zero == 0 || optimizer == "adam", "config: zero = 1 shards Adam moments; it needs optimizer = adam");
   RWKV_CHECK(my_pile_stage >= 0 && my_pile_stage <= 4, "config: my_pile_stage must be 0..4, got ", my_pile_stage);
   non_negative("my_pile_edecay", my_pile_edecay);
   non_negative("my_pile_shift", my_pile_shift);

@@ -2,11 +2,13 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <optional>
+#include <span>
 #include <sstream>
 
 #include "autograd/functions.h"
@@ -17,6 +19,8 @@
 #include "kernels/ops.h"
 #include "train/gpu_peaks.h"
 #include "train/checkpoint.h"
+#include "train/dist/gradient_averager.h"
+#include "train/dist/zero_optimizer.h"
 #include "train/model_init.h"
 #include "train/model_io.h"
 #include "train/run_log.h"
@@ -37,7 +41,7 @@ constexpr uint64_t kScanLimitTokens = uint64_t{1} << 28;  // scan every id up fr
 
 struct Console {
   bool quiet;
-  bool terminal = ::isatty(STDOUT_FILENO) != 0;
+  bool terminal;  // progress bar and line redraws
   template <typename... Args>
   void line(const char* format, Args... args) const {
     if (quiet) return;
@@ -75,6 +79,22 @@ std::string resolve_resume(const TrainConfig& config, const Console& console) {
   return entries.empty() ? "" : entries.front().path;
 }
 
+// Rank 0's string on every rank (e.g. the checkpoint it chose, so that all ranks resume from the same file).
+std::string broadcast_string(dist::Communicator& communicator, std::string text) {
+  uint64_t length = text.size();
+  communicator.broadcast(std::as_writable_bytes(std::span(&length, 1)), 0);
+  text.resize(length);
+  communicator.broadcast(std::as_writable_bytes(std::span(text.data(), text.size())), 0);
+  return text;
+}
+
+// The device of this rank: with several ranks and no explicit index, the node-local rank's GPU.
+Device rank_device(const std::string& name, const dist::Communicator& communicator) {
+  const Device device = parse_device(name);
+  if (!device.is_cuda() || name.starts_with("cuda:") || communicator.world_size() == 1) return device;
+  return parse_device("cuda:" + std::to_string(communicator.local_rank()));
+}
+
 void warn_config_changes(const std::string& saved_ini, const TrainConfig& now, const std::string& path,
                          const Console& console) {
   std::istringstream saved(saved_ini), current(now.to_ini());
@@ -87,19 +107,23 @@ void warn_config_changes(const std::string& saved_ini, const TrainConfig& now, c
 }  // namespace
 
 TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hooks) {
-  const Console console{hooks.quiet};
+  dist::Communicator& communicator = hooks.communicator ? *hooks.communicator : dist::process_communicator();
+  const int64_t world = communicator.world_size();
+  // Rank 0 speaks for the job. mpirun hands its ranks a pseudo-terminal even when the job's output goes to a
+  // file, so several ranks never draw a progress bar.
+  const Console console{hooks.quiet || !communicator.is_root(), ::isatty(STDOUT_FILENO) != 0 && world == 1};
   TrainConfig config = config_in;
   config.validate();
   RWKV_CHECK(config.precision != "bf16", "config: precision bf16 needs the mixed-precision GPU backend, which ",
              "is not in this build yet; use fp32 or tf32");
   RWKV_CHECK(!config.data_file.empty(), "config: data_file is required");
-  const Device device = parse_device(config.device);
+  const Device device = rank_device(config.device, communicator);
   ops::set_allow_tf32(config.precision == "tf32");  // fp32 keeps full-precision GEMMs (spec §4.7)
   std::error_code error;
   fs::create_directories(config.proj_dir, error);
   RWKV_CHECK(!error && fs::is_directory(config.proj_dir), "config: cannot create proj_dir '", config.proj_dir,
              "': ", error.message());
-  {
+  if (communicator.is_root()) {  // only rank 0 writes there
     const std::string probe = config.proj_dir + "/.write-test";
     std::ofstream test(probe);
     RWKV_CHECK(test.good(), "config: proj_dir '", config.proj_dir, "' is not writable");
@@ -118,25 +142,36 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
                config.vocab_size, " is smaller than the ", *source.vocab_size(), " symbols of ", config.data_file);
   }
   if (source.size() <= kScanLimitTokens) source.check_vocab(static_cast<uint64_t>(config.vocab_size));
-  const ScheduleShape shape = schedule_shape(config, 1);
+  const ScheduleShape shape = schedule_shape(config, world);
   const int64_t end_step = schedule_end_step(config, shape);
   const auto sampler = data::make_training_sampler(
       {static_cast<uint64_t>(config.ctx_len), config.magic_prime, static_cast<uint64_t>(config.my_pile_shift),
        static_cast<uint64_t>(config.epoch_begin), config.seed},
       source.size());
   const data::BatchBuilder batches(source, *sampler, static_cast<uint64_t>(config.vocab_size),
-                                   static_cast<uint64_t>(config.micro_bsz));
+                                   static_cast<uint64_t>(config.micro_bsz), static_cast<uint64_t>(communicator.rank()),
+                                   static_cast<uint64_t>(world));
 
   // ---- model and optimizer
   Rwkv4 model(config.model());
   model.set_gradient_checkpointing(config.grad_cp == 1);
-  const std::string resume_from = resolve_resume(config, console);
+  const std::string resume_from =
+      broadcast_string(communicator, communicator.is_root() ? resolve_resume(config, console) : std::string());
   TrainState state;
   std::string origin;
   if (!resume_from.empty()) {
     state = read_train_state(resume_from);
-    RWKV_CHECK(state.world_size == 1, resume_from, ": saved by ", state.world_size, " ranks; resuming it needs ",
-               "the data-parallel trainer");
+    // The sample order is a pure function of the global step and the global batch: a different world size
+    // continues exactly when micro_bsz · accumulate_grad_batches · world size is unchanged.
+    const TrainConfig saved = config_from_ini(state.config_ini, resume_from);
+    const int64_t saved_batch = saved.micro_bsz * saved.accumulate_grad_batches * state.world_size;
+    if (saved_batch != shape.real_bsz) {
+      console.line("warning: %s was saved with a global batch of %lld sequences (%lld ranks x micro_bsz %lld x "
+                   "accumulate %lld); this run uses %lld, so the sample order and schedule do not continue exactly",
+                   resume_from.c_str(), static_cast<long long>(saved_batch), static_cast<long long>(state.world_size),
+                   static_cast<long long>(saved.micro_bsz), static_cast<long long>(saved.accumulate_grad_batches),
+                   static_cast<long long>(shape.real_bsz));
+    }
     origin = "resumed from " + resume_from;
   } else if (!config.load_model.empty()) {
     load_weights_into(model, config.load_model);
@@ -151,7 +186,9 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     load_checkpoint(resume_from, model, optimizer);
     warn_config_changes(state.config_ini, config, resume_from, console);
   }
-  state.world_size = 1;
+  std::optional<dist::ZeroOptimizer> zero;  // zero = 1: this rank keeps its shard of the moments
+  if (config.zero == 1) zero.emplace(optimizer, communicator, config);
+  state.world_size = world;
   state.rng_seed = config.seed;
   state.sampler = sampler->describe();
   state.config_ini = config.to_ini();
@@ -170,15 +207,24 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
                model.config().parameter_count() * 4.0 / (1 << 20), model.config().parameter_count() * 8.0 / (1 << 20));
   console.line("  data        %s: %s tokens (%s), %s", config.data_file.c_str(),
                human_count(static_cast<double>(source.size())).c_str(), source.kind().c_str(), sampler->describe().c_str());
-  console.line("  batch       micro_bsz %lld x accumulate %lld = %lld sequences, %s tokens per step",
+  const std::string ranks_factor = world == 1 ? "" : " x " + std::to_string(world) + " ranks";
+  console.line("  batch       micro_bsz %lld x accumulate %lld%s = %lld sequences, %s tokens per step",
                static_cast<long long>(config.micro_bsz), static_cast<long long>(config.accumulate_grad_batches),
-               static_cast<long long>(shape.real_bsz), human_count(static_cast<double>(tokens_per_step)).c_str());
+               ranks_factor.c_str(), static_cast<long long>(shape.real_bsz),
+               human_count(static_cast<double>(tokens_per_step)).c_str());
   console.line("  schedule    %lld steps per mini-epoch, %lld mini-epochs, ends at step %lld; this run: steps %lld..%lld",
                static_cast<long long>(shape.epoch_steps), static_cast<long long>(shape.epoch_count),
                static_cast<long long>(end_step), static_cast<long long>(state.global_step),
                static_cast<long long>(stop_step));
+  char zero_note[96] = "";
+  if (zero) {
+    std::snprintf(zero_note, sizeof(zero_note), ", ZeRO-1 (%.2f MiB of Adam moments per rank)",
+                  static_cast<double>(zero->moment_floats()) * 4.0 / (1 << 20));
+  }
+  console.line("  parallel    %lld rank%s (%d per node), communicator %s%s", static_cast<long long>(world),
+               world == 1 ? "" : "s", communicator.local_size(), communicator.name().c_str(), zero_note);
   console.line("  proj_dir    %s", config.proj_dir.c_str());
-  if (!hooks.quiet) std::printf("resolved configuration:\n%s\n", config.to_ini().c_str());
+  if (!console.quiet) std::printf("resolved configuration:\n%s\n", config.to_ini().c_str());
 
   TrainOutcome outcome;
   outcome.global_step = state.global_step;
@@ -188,16 +234,24 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     return outcome;
   }
 
-  RunLog log(config.proj_dir, state.global_step);
+  std::optional<RunLog> log;  // metrics and the loss curve: rank 0's
+  if (communicator.is_root()) log.emplace(config.proj_dir, state.global_step);
   auto save = [&](const std::string& name) {
     const std::string path = config.proj_dir + "/" + name;
     state.mini_epoch = config.epoch_begin + state.global_step / shape.epoch_steps;
-    save_checkpoint(path, model, optimizer, state);
-    rotate_checkpoints(config.proj_dir, config.keep_last);
-    log.write_loss_curve();
+    if (zero) zero->gather_moments();  // the file holds full tensors, whatever the number of ranks
+    communicator.barrier();  // every rank has finished the step being saved
+    if (communicator.is_root()) {  // the ranks hold identical state: one file with the full tensors
+      save_checkpoint(path, model, optimizer, state);
+      rotate_checkpoints(config.proj_dir, config.keep_last);
+      log->write_loss_curve();
+    }
+    communicator.barrier();  // the file is complete before any rank goes on (or exits)
+    if (zero) zero->release_moments();
     outcome.last_checkpoint = path;
     console.line("saved %s (step %lld)", path.c_str(), static_cast<long long>(state.global_step));
   };
+  dist::GradientAverager gradients(communicator);
 
   const int64_t accumulate = config.accumulate_grad_batches;
   std::vector<int32_t> x(static_cast<size_t>(config.micro_bsz * config.ctx_len)), y(x.size());
@@ -219,11 +273,16 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
       loss.backward(accumulate == 1 ? Tensor() : Tensor::full({}, 1.0 / static_cast<double>(accumulate),
                                                               loss.dtype(), device));
     }
+    if (!zero) gradients.average(optimizer.slots());  // ZeRO-1 reduce-scatters them in its step
+    // The loss of the global batch, and whether any rank was asked to stop (all ranks must stop together).
+    std::array<double, 2> shared{loss_sum, stop_requested().load() ? 1.0 : 0.0};
+    communicator.all_reduce_sum(shared);
+    const bool stop_now = shared[1] > 0;
     StepRecord record;
-    record.loss = loss_sum / static_cast<double>(accumulate);
+    record.loss = shared[0] / static_cast<double>(accumulate * world);
     record.lr = lr;
     StepReport report;
-    if (std::isfinite(record.loss)) report = optimizer.step(lr);
+    if (std::isfinite(record.loss)) report = zero ? zero->step(lr) : optimizer.step(lr);
     record.grad_norm = report.grad_norm;
     record.skipped = !report.applied;
     ++state.global_step;
@@ -244,7 +303,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     record.step = state.global_step;
     record.ms = ms;
     record.tokens_per_second = static_cast<double>(tokens_per_step) / (ms / 1000.0);
-    log.append(record);
+    if (log) log->append(record);
     outcome.records.push_back(record);
     if (hooks.on_step) hooks.on_step(record);
     const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
@@ -271,7 +330,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     const bool epoch_end = state.global_step % shape.epoch_steps == 0;
     const int64_t run_epoch = state.global_step / shape.epoch_steps - 1;  // run-local index of the epoch just done
     if (state.global_step >= stop_step) break;
-    if (stop_requested().load()) {
+    if (stop_now) {
       console.line("interrupted: saving and stopping");
       save("rwkv-step-" + std::to_string(state.global_step) + ".h5");
       outcome.interrupted = true;

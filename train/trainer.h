@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "train/config.h"
+#include "train/dist/communicator.h"
 
 namespace rwkv {
 
@@ -31,10 +32,14 @@ struct TrainOutcome {
 struct TrainerHooks {
   std::function<void(const StepRecord&)> on_step;  // after every step
   bool quiet = false;                              // no console output (tests)
+  dist::Communicator* communicator = nullptr;      // the ranks to train with; null = dist::process_communicator()
 };
 
 // Runs training as the config says (resume, load_model, schedule, checkpoints). Throws rwkv::Error on bad
 // input or when training cannot continue (after leaving the last good checkpoint untouched).
+// Data-parallel with a communicator of several ranks: each rank reads its share of every step's global batch
+// (micro_bsz sequences), gradients are averaged across ranks before clipping, so every rank takes the same
+// step; only rank 0 prints, writes metrics and saves checkpoints. Every rank must call this with the same config.
 TrainOutcome run_training(const TrainConfig& config, const TrainerHooks& hooks = {});
 
 // Set by SIGINT/SIGTERM handlers that `rwkv train` installs: the loop finishes its step, saves and returns.

@@ -1,4 +1,4 @@
-// The trainer end to end on the CPU: bit-exact resume, fine-tuning, NaN handling, atomic checkpoints.
+// The trainer end to end on the CPU: bit-exact resume, fine-tuning, NaN handling, atomic checkpoints, rank roles.
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -208,6 +208,85 @@ TEST_F(TrainTrainer, GradientAccumulationMatchesTheLargerBatch) {
   double worst = 0;
   for (size_t i = 0; i < va.size(); ++i) worst = std::max(worst, static_cast<double>(std::abs(va[i] - vb[i])));
   EXPECT_LT(worst, 1e-5);
+}
+
+}  // namespace
+}  // namespace rwkv
+
+namespace rwkv {
+namespace {
+
+// One rank of two whose peer contributes exactly what this rank does (so averages equal this rank's values).
+class MirrorPeerCommunicator final : public dist::Communicator {
+public:
+  explicit MirrorPeerCommunicator(int rank) : rank_(rank) {}
+  int rank() const override { return rank_; }
+  int world_size() const override { return 2; }
+  int local_rank() const override { return rank_; }
+  int local_size() const override { return 2; }
+  std::string name() const override { return "mirror"; }
+  void all_reduce_sum(std::span<float> values) override {
+    for (float& value : values) value *= 2;
+  }
+  void all_reduce_sum(std::span<double> values) override {
+    for (double& value : values) value *= 2;
+  }
+  void reduce_scatter_sum(std::span<const float>, std::span<float>) override {}
+  void all_gather(std::span<const float>, std::span<float>) override {}
+  void broadcast(std::span<std::byte>, int) override {}
+  void barrier() override { ++barriers; }
+  void abort(int) override {}
+  int barriers = 0;
+
+private:
+  int rank_;
+};
+
+TEST_F(TrainTrainer, OnlyRankZeroWritesAndTheCheckpointRecordsTheWorldSize) {
+  TrainConfig config = small_config("ranks");
+  config.max_steps = 4;  // one mini-epoch: rwkv-0.h5 at step 4
+  config.micro_bsz = 2;
+  MirrorPeerCommunicator rank1(1);
+  TrainerHooks hooks = quiet_;
+  hooks.communicator = &rank1;
+  const TrainOutcome other = run_training(config, hooks);
+  EXPECT_EQ(other.global_step, 4);
+  ASSERT_EQ(other.records.size(), 4u);
+  for (const StepRecord& record : other.records) EXPECT_TRUE(std::isfinite(record.loss) && !record.skipped);
+  EXPECT_GE(rank1.barriers, 2);  // the save waits for every rank, before and after writing
+  EXPECT_FALSE(fs::exists(dir_ / "ranks" / "metrics.jsonl"));
+  EXPECT_FALSE(fs::exists(other.last_checkpoint));
+
+  MirrorPeerCommunicator rank0(0);
+  hooks.communicator = &rank0;
+  const TrainOutcome root = run_training(config, hooks);
+  ASSERT_TRUE(fs::exists(root.last_checkpoint));
+  EXPECT_TRUE(fs::exists(dir_ / "ranks" / "metrics.jsonl"));
+  EXPECT_EQ(read_train_state(root.last_checkpoint).world_size, 2);
+}
+
+}  // namespace
+}  // namespace rwkv
+
+namespace rwkv {
+namespace {
+
+// In one process ZeRO-1's shard is everything: it must train exactly like the unsharded optimizer, and its
+// checkpoints (moments gathered on save, sharded again on resume) must resume exactly too.
+TEST_F(TrainTrainer, ZeroOneInOneProcessMatchesTheUnshardedOptimizerExactly) {
+  const TrainOutcome plain = run_training(small_config("plain"), quiet_);
+  TrainConfig sharded = small_config("zero");
+  sharded.zero = 1;
+  sharded.max_steps = 5;
+  run_training(sharded, quiet_);
+  sharded.max_steps = 0;
+  sharded.resume = "auto";
+  const TrainOutcome rest = run_training(sharded, quiet_);
+  ASSERT_EQ(rest.global_step, plain.global_step);
+  const std::string a = (dir_ / "plain" / "rwkv-final.h5").string(), b = (dir_ / "zero" / "rwkv-final.h5").string();
+  EXPECT_EQ(all_values(a, "model"), all_values(b, "model"));
+  EXPECT_EQ(all_values(a, "optimizer/exp_avg"), all_values(b, "optimizer/exp_avg"));
+  EXPECT_EQ(all_values(a, "optimizer/exp_avg_sq"), all_values(b, "optimizer/exp_avg_sq"));
 }
 
 }  // namespace
