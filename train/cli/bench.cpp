@@ -19,13 +19,16 @@ namespace {
 
 int run_bench(const std::vector<std::string>& args) {
   if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::cout << "usage: rwkv bench <name> [options]\n\nbenchmarks:\n";
+    std::cout << "usage: rwkv bench <name> [options]\n"
+                 "       rwkv bench --config F [options]   (the same as `rwkv bench train`)\n\nbenchmarks:\n";
     for (const auto& [name, bench] : bench_registry()) {
       std::cout << "  " << name << std::string(name.size() < 14 ? 14 - name.size() : 1, ' ') << bench.summary
                 << "\n";
     }
     return args.empty() ? 2 : 0;
   }
+  // `rwkv bench --config F ...` is the training benchmark: options instead of a name mean "train".
+  if (args[0].starts_with("--")) return bench_registry().at("train").run(args);
   const auto found = bench_registry().find(args[0]);
   if (found == bench_registry().end()) {
     std::string known;

@@ -1,0 +1,139 @@
+#include "train/train_benchmark.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <vector>
+
+#include "core/allocator.h"
+#include "core/cuda_runtime.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "kernels/ops.h"
+#include "train/gpu_peaks.h"
+#include "train/model.h"
+#include "train/model_init.h"
+#include "train/model_io.h"
+#include "train/optimizer.h"
+#include "train/schedule.h"
+
+namespace rwkv {
+
+namespace {
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t middle = values.size() / 2;
+  return values.size() % 2 == 1 ? values[middle] : 0.5 * (values[middle - 1] + values[middle]);
+}
+
+// Wall-clock milliseconds of fn(). On a GPU the device is synchronised on both sides, so the time covers the
+// kernels fn() launched and not only their launch.
+double timed_ms(const Device& device, const std::function<void()>& fn) {
+  if (device.is_cuda()) cuda::synchronize(device.index);
+  const auto start = std::chrono::steady_clock::now();
+  fn();
+  if (device.is_cuda()) cuda::synchronize(device.index);
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
+// A [B, T+1] window of uniform random ids, split into inputs [B, T] and next-token targets [B, T].
+struct Batch {
+  Tensor inputs, targets;
+};
+Batch random_batch(Generator& generator, int64_t batch, int64_t time, int64_t vocab, const Device& device) {
+  std::vector<int32_t> x(static_cast<size_t>(batch * time)), y(x.size());
+  for (int64_t b = 0; b < batch; ++b) {
+    int32_t previous = static_cast<int32_t>(generator.next_u64() % static_cast<uint64_t>(vocab));
+    for (int64_t t = 0; t < time; ++t) {
+      const auto next = static_cast<int32_t>(generator.next_u64() % static_cast<uint64_t>(vocab));
+      x[static_cast<size_t>(b * time + t)] = previous;
+      y[static_cast<size_t>(b * time + t)] = next;
+      previous = next;
+    }
+  }
+  return {Tensor::from_vector(x, {batch, time}).to(device), Tensor::from_vector(y, {batch, time}).to(device)};
+}
+
+std::string gemm_precision(const std::string& precision, const Device& device) {
+  if (!device.is_cuda()) return "fp32 (CPU BLAS)";
+  if (precision == "tf32") return "tf32 (fp32 operands rounded to tf32 on tensor cores, fp32 accumulation)";
+  return "fp32";
+}
+
+}  // namespace
+
+TrainBenchmarkReport run_train_benchmark(const TrainConfig& config_in, const TrainBenchmarkOptions& options) {
+  RWKV_CHECK(options.steps > 0 && options.warmup >= 0, "bench train: --steps must be positive and --warmup >= 0");
+  TrainConfig config = config_in;
+  if (config.vocab_size == 0) {
+    // The data file is not read, so its vocabulary is known only for bytes.
+    RWKV_CHECK(config.data_type == "bytes", "bench train: vocab_size is required (the benchmark reads no data; "
+               "e.g. --vocab_size 50277 for the GPT-NeoX 20B tokenizer)");
+    config.vocab_size = 256;
+  }
+  config.validate();
+  RWKV_CHECK(config.precision != "bf16", "config: precision bf16 needs the mixed-precision GPU backend, which ",
+             "is not in this build yet; use fp32 or tf32");
+  const Device device = parse_device(config.device);
+  ops::set_allow_tf32(config.precision == "tf32");
+
+  Rwkv4 model(config.model());
+  model.set_gradient_checkpointing(config.grad_cp == 1);
+  initialize_rwkv4(model, config.lr_init, config.seed);
+  model.to(device);
+  Optimizer optimizer(model.named_parameters(), config);
+  const ScheduleShape shape = schedule_shape(config, 1);
+
+  TrainBenchmarkReport report;
+  report.device = device.str();
+  report.device_name = device.is_cuda() ? cuda::device_name(device.index)
+                                        : "CPU (" + std::to_string(omp_get_max_threads()) + " threads)";
+  report.gemm_precision = gemm_precision(config.precision, device);
+  report.model = model.config().describe();
+  report.parameters = model.config().parameter_count();
+  report.non_embedding_parameters = report.parameters - model.config().vocab_size * model.config().n_embd;
+  report.micro_bsz = config.micro_bsz;
+  report.ctx_len = config.ctx_len;
+  report.tokens_per_step = config.micro_bsz * config.ctx_len;
+  report.steps = options.steps;
+  report.warmup = options.warmup;
+
+  Generator tokens(config.seed);
+  std::vector<double> step_ms, forward_ms, backward_ms, optimizer_ms;
+  model.zero_grad();
+  for (int64_t step = 0; step < options.warmup + options.steps; ++step) {
+    const Batch batch = random_batch(tokens, config.micro_bsz, config.ctx_len, config.vocab_size, device);
+    const double lr = learning_rate(config, shape, step);
+    ag::Variable loss;
+    const double forward =
+        timed_ms(device, [&] { loss = language_model_loss(model.forward(batch.inputs), batch.targets); });
+    const double backward = timed_ms(device, [&] { loss.backward(); });
+    const double update = timed_ms(device, [&] {
+      optimizer.step(lr);
+      model.zero_grad();
+    });
+    if (step < options.warmup) continue;
+    forward_ms.push_back(forward);
+    backward_ms.push_back(backward);
+    optimizer_ms.push_back(update);
+    step_ms.push_back(forward + backward + update);
+    if (step + 1 == options.warmup + options.steps) report.last_loss = loss.data().item();
+  }
+  report.step_ms = median(step_ms);
+  report.forward_ms = median(forward_ms);
+  report.backward_ms = median(backward_ms);
+  report.optimizer_ms = median(optimizer_ms);
+  report.tokens_per_second = static_cast<double>(report.tokens_per_step) / (report.step_ms / 1000.0);
+  if (device.is_cuda()) report.peak_tflops = bf16_peak_tflops(report.device_name);
+  if (report.peak_tflops) {
+    report.mfu = model_flops_utilisation(static_cast<double>(report.non_embedding_parameters),
+                                         report.tokens_per_second, *report.peak_tflops);
+  }
+  report.peak_memory_bytes = allocator_for(device).stats().peak_bytes_in_use;
+  return report;
+}
+
+}  // namespace rwkv

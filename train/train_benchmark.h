@@ -1,0 +1,42 @@
+// `rwkv bench train`'s measurement: real training steps (the config's model shape, official init, Adam with the
+// config's parameter groups, L2Wrap loss) on seeded random tokens, timed per phase. The command line
+// (train/cli/bench_train.cpp) prints the report; the tests call the function directly.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "train/config.h"
+
+namespace rwkv {
+
+struct TrainBenchmarkOptions {
+  int64_t steps = 10;  // timed steps
+  int64_t warmup = 2;  // untimed steps first (allocator caches, first-touch pages, cuBLAS handles)
+};
+
+struct TrainBenchmarkReport {
+  std::string device;        // "cpu", "cuda:0"
+  std::string device_name;   // the GPU's name, or "CPU (N threads)"
+  std::string gemm_precision;
+  std::string model;         // ModelConfig::describe()
+  int64_t parameters = 0;
+  int64_t non_embedding_parameters = 0;  // all but emb.weight (MFU's convention)
+  int64_t micro_bsz = 0, ctx_len = 0, tokens_per_step = 0;
+  int64_t steps = 0, warmup = 0;
+  // Medians over the timed steps. step_ms is the median of whole steps, so it need not equal the sum of the
+  // phase medians. The optimizer phase includes clearing the gradients.
+  double step_ms = 0, forward_ms = 0, backward_ms = 0, optimizer_ms = 0;
+  double tokens_per_second = 0;           // tokens_per_step / step_ms
+  std::optional<double> peak_tflops;      // the GPU's dense bf16 peak, when known
+  std::optional<double> mfu;              // fraction of peak_tflops (6 · non-embedding parameters · tokens/s)
+  int64_t peak_memory_bytes = 0;          // the device allocator's peak since the process started
+  double last_loss = 0;                   // of the last step, a sanity check (about ln(vocab) at the start)
+};
+
+// Runs options.warmup + options.steps training steps on config.device. vocab_size 0 means 256 for byte data
+// (data_type = bytes) and is an error otherwise: the data file is never read.
+TrainBenchmarkReport run_train_benchmark(const TrainConfig& config, const TrainBenchmarkOptions& options);
+
+}  // namespace rwkv
