@@ -70,6 +70,10 @@ const std::vector<Option>& option_table() {
       {"keep_last", &TrainConfig::keep_last, "checkpoints kept by rotation (0: all)"},
       {"log_every", &TrainConfig::log_every, "log a line every N steps"},
       {"max_bad_steps", &TrainConfig::max_bad_steps, "consecutive NaN/Inf steps tolerated before stopping"},
+      // Last in the table: checkpoints written before it existed still compare line by line on resume.
+      {"dist_timeout", &TrainConfig::dist_timeout,
+       "data-parallel: seconds a step's compute or a collective may take before the job is aborted as hung "
+       "(0: wait forever)"},
   };
   return table;
 }
@@ -304,6 +308,7 @@ void TrainConfig::validate() const {
   non_negative("keep_last", keep_last);
   positive("log_every", log_every);
   positive("max_bad_steps", max_bad_steps);
+  non_negative("dist_timeout", dist_timeout);
   RWKV_CHECK(warmup_steps >= -1, "config: warmup_steps must be -1 (none) or a non-negative integer, got ",
              warmup_steps);
   RWKV_CHECK(lr_init >= 0 && lr_final >= 0, "config: lr_init and lr_final must be non-negative");

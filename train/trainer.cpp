@@ -6,10 +6,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <span>
 #include <sstream>
+#include <thread>
 
 #include "autograd/functions.h"
 #include "core/allocator.h"
@@ -20,6 +23,11 @@
 #include "train/gpu_peaks.h"
 #include "train/checkpoint.h"
 #include "train/dist/gradient_averager.h"
+#ifdef RWKV_HAVE_NCCL
+#include "train/dist/nccl_communicator.h"
+#endif
+#include "train/dist/progress_watchdog.h"
+#include "train/dist/watched_communicator.h"
 #include "train/dist/zero_optimizer.h"
 #include "train/model_init.h"
 #include "train/model_io.h"
@@ -104,20 +112,55 @@ void warn_config_changes(const std::string& saved_ini, const TrainConfig& now, c
   }
 }
 
+// Test hook for tests/cli/data_parallel_hang.sh: RWKV_TEST_HANG_RANK=r with RWKV_TEST_HANG_STEP=s makes rank r
+// stop responding (without dying) before it computes step s, as a deadlocked rank or a stuck GPU would.
+void hang_if_test_asks(int rank, int64_t step) {
+  const char* hang_rank = std::getenv("RWKV_TEST_HANG_RANK");
+  const char* hang_step = std::getenv("RWKV_TEST_HANG_STEP");
+  if (hang_rank == nullptr || hang_step == nullptr || std::atoll(hang_rank) != rank || std::atoll(hang_step) != step) {
+    return;
+  }
+  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
 }  // namespace
 
 TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hooks) {
-  dist::Communicator& communicator = hooks.communicator ? *hooks.communicator : dist::process_communicator();
+  dist::Communicator& launched = hooks.communicator ? *hooks.communicator : dist::process_communicator();
+  TrainConfig config = config_in;
+  config.validate();
+  const Device device = rank_device(config.device, launched);
+  // GPU ranks exchange through NCCL (device buffers, no host round trip); the launcher's communicator still
+  // carries the NCCL unique id and ends the job on an error.
+  std::unique_ptr<dist::Communicator> gpu_collectives;
+#ifdef RWKV_HAVE_NCCL
+  if (device.is_cuda() && launched.world_size() > 1 && !launched.accepts_device_memory()) {
+    gpu_collectives = dist::make_nccl_over_launcher(launched, device.index, std::chrono::seconds(config.dist_timeout));
+  }
+#endif
+  dist::Communicator& collectives = gpu_collectives ? *gpu_collectives : launched;
+  // With several ranks, a step's compute or a collective that outlasts dist_timeout ends the job (a hung rank).
+  std::optional<dist::ProgressWatchdog> watchdog;
+  std::optional<dist::WatchedCommunicator> watched;
+  if (launched.world_size() > 1 && config.dist_timeout > 0) {
+    watchdog.emplace(std::chrono::seconds(config.dist_timeout), [&launched](const std::string& activity,
+                                                                            int64_t step, double seconds) {
+      std::fprintf(stderr, "rwkv train: rank %d of %d: no progress for %.0f s in %s (step %lld); aborting\n",
+                   launched.rank(), launched.world_size(), seconds, activity.c_str(), static_cast<long long>(step));
+      std::fflush(stderr);
+      launched.abort(1);
+      std::_Exit(1);  // abort returns only for a world of one, which is never watched
+    });
+    watched.emplace(collectives, *watchdog);
+  }
+  dist::Communicator& communicator = watched ? static_cast<dist::Communicator&>(*watched) : collectives;
   const int64_t world = communicator.world_size();
   // Rank 0 speaks for the job. mpirun hands its ranks a pseudo-terminal even when the job's output goes to a
   // file, so several ranks never draw a progress bar.
   const Console console{hooks.quiet || !communicator.is_root(), ::isatty(STDOUT_FILENO) != 0 && world == 1};
-  TrainConfig config = config_in;
-  config.validate();
   RWKV_CHECK(config.precision != "bf16", "config: precision bf16 needs the mixed-precision GPU backend, which ",
              "is not in this build yet; use fp32 or tf32");
   RWKV_CHECK(!config.data_file.empty(), "config: data_file is required");
-  const Device device = rank_device(config.device, communicator);
   ops::set_allow_tf32(config.precision == "tf32");  // fp32 keeps full-precision GEMMs (spec §4.7)
   std::error_code error;
   fs::create_directories(config.proj_dir, error);
@@ -221,8 +264,11 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     std::snprintf(zero_note, sizeof(zero_note), ", ZeRO-1 (%.2f MiB of Adam moments per rank)",
                   static_cast<double>(zero->moment_floats()) * 4.0 / (1 << 20));
   }
-  console.line("  parallel    %lld rank%s (%d per node), communicator %s%s", static_cast<long long>(world),
-               world == 1 ? "" : "s", communicator.local_size(), communicator.name().c_str(), zero_note);
+  const std::string timeout_note =
+      watchdog ? ", hang timeout " + std::to_string(config.dist_timeout) + " s" : std::string();
+  console.line("  parallel    %lld rank%s (%d per node), communicator %s%s%s", static_cast<long long>(world),
+               world == 1 ? "" : "s", communicator.local_size(), communicator.name().c_str(), zero_note,
+               timeout_note.c_str());
   console.line("  proj_dir    %s", config.proj_dir.c_str());
   if (!console.quiet) std::printf("resolved configuration:\n%s\n", config.to_ini().c_str());
 
@@ -260,6 +306,12 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
   const int64_t first_step = state.global_step;
   while (state.global_step < stop_step) {
     const auto step_start = std::chrono::steady_clock::now();
+    std::optional<dist::ProgressWatchdog::Scope> computing;  // the step up to its update, collectives included
+    if (watchdog) {
+      watchdog->set_step(state.global_step + 1);
+      computing.emplace(*watchdog, "forward/backward");
+    }
+    hang_if_test_asks(communicator.rank(), state.global_step + 1);
     const double lr = learning_rate(config, shape, state.global_step);
     model.zero_grad();
     double loss_sum = 0;
@@ -283,6 +335,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     record.lr = lr;
     StepReport report;
     if (std::isfinite(record.loss)) report = zero ? zero->step(lr) : optimizer.step(lr);
+    computing.reset();
     record.grad_norm = report.grad_norm;
     record.skipped = !report.applied;
     ++state.global_step;

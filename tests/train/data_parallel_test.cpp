@@ -74,6 +74,35 @@ TEST(DataParallelLaunch, ReadsOpenMpiThenPmiVariables) {
   EXPECT_NE(launch.source.find("OMPI"), std::string::npos);
 }
 
+TEST(DataParallelLaunch, ReadsTheTorchrunRendezvousAndNamesWhatIsMissing) {
+  ScopedEnvironment environment;
+  environment.set("MASTER_ADDR", "127.0.0.1");
+  environment.set("MASTER_PORT", "29500");
+  environment.set("LOCAL_RANK", "3");
+  environment.set("LOCAL_WORLD_SIZE", "8");
+  const TcpRendezvous rendezvous = detect_tcp_rendezvous();
+  EXPECT_EQ(rendezvous.master_host, "127.0.0.1");
+  EXPECT_EQ(rendezvous.master_port, 29500);
+  EXPECT_EQ(rendezvous.local_rank, 3);
+  EXPECT_EQ(rendezvous.local_size, 8);
+
+  auto error_of = [] {
+    try {
+      detect_tcp_rendezvous();
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  environment.set("MASTER_PORT", "port");
+  EXPECT_NE(error_of().find("MASTER_PORT must be an integer"), std::string::npos) << error_of();
+  environment.set("MASTER_PORT", "29500");
+  environment.set("LOCAL_RANK", nullptr);
+  EXPECT_NE(error_of().find("LOCAL_RANK is not set"), std::string::npos) << error_of();
+  environment.set("MASTER_ADDR", nullptr);
+  EXPECT_NE(error_of().find("MASTER_ADDR is not set"), std::string::npos) << error_of();
+}
+
 TEST(DataParallelCommunicator, SingleProcessLeavesBuffersAlone) {
   SingleProcessCommunicator single;
   EXPECT_EQ(single.world_size(), 1);

@@ -21,7 +21,9 @@ int run_train(const std::vector<std::string>& args) {
                  "proj_dir; `--resume auto` continues from the newest valid one, exactly where it stopped.\n"
                  "SIGINT/SIGTERM finish the current step, save a checkpoint and exit 0.\n"
                  "Data-parallel: `mpirun -np N rwkv train --config F` (or srun); each rank reads micro_bsz sequences\n"
-                 "of every step's global batch of micro_bsz * accumulate_grad_batches * N.\n\n"
+                 "of every step's global batch of micro_bsz * accumulate_grad_batches * N. GPU builds with NCCL\n"
+                 "also take torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. A rank that makes\n"
+                 "no progress for dist_timeout seconds (hung) ends the whole job with an error naming it.\n\n"
               << parsed.help_text;
     return 0;
   }

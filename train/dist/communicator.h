@@ -19,6 +19,8 @@ public:
   virtual int local_rank() const = 0;   // rank among the processes of this node (picks the GPU)
   virtual int local_size() const = 0;   // processes on this node
   virtual std::string name() const = 0;  // for the startup table, e.g. "MPI (Open MPI v4.1.4)"
+  // Whether buffers may be GPU memory (NCCL); the others take host memory only.
+  virtual bool accepts_device_memory() const { return false; }
 
   // In place: every rank ends with the element-wise sum over all ranks.
   virtual void all_reduce_sum(std::span<float> values) = 0;
@@ -39,9 +41,10 @@ public:
 };
 
 // The communicator of this process, chosen from the launcher's environment: MPI when started by mpirun/srun
-// (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK set), else a single process. Created on first use and kept for
-// the life of the process (MPI can be initialised only once). Throws when the environment asks for several
-// ranks and this build has no MPI, or asks for them torchrun-style (RANK/WORLD_SIZE without an MPI launcher).
+// (OMPI_COMM_WORLD_SIZE, PMI_SIZE or PMIX_RANK set), NCCL with a TCP bootstrap when started torchrun-style
+// (RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT without an MPI launcher), else a single process. Created on first
+// use and kept for the life of the process (MPI can be initialised only once). Throws when the environment
+// asks for several ranks and this build lacks MPI (or, torchrun-style, NCCL).
 Communicator& process_communicator();
 
 }  // namespace rwkv::dist

@@ -3,6 +3,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "core/error.h"
+
 namespace rwkv::dist {
 
 namespace {
@@ -15,7 +17,31 @@ int integer_variable(const char* name, int fallback) {
   return *end == '\0' && parsed >= 0 ? static_cast<int>(parsed) : fallback;
 }
 
+// A variable the TCP rendezvous cannot do without: a non-negative integer up to `limit`.
+int required_integer(const char* name, int limit) {
+  const char* value = std::getenv(name);
+  RWKV_CHECK(value != nullptr && *value != '\0', "data-parallel launch without MPI: ", name,
+             " is not set (torchrun sets RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT)");
+  const int parsed = integer_variable(name, -1);
+  RWKV_CHECK(parsed >= 0 && parsed <= limit, "data-parallel launch without MPI: ", name, " must be an integer in 0..",
+             limit, ", got '", value, "'");
+  return parsed;
+}
+
 }  // namespace
+
+TcpRendezvous detect_tcp_rendezvous() {
+  TcpRendezvous rendezvous;
+  const char* host = std::getenv("MASTER_ADDR");
+  RWKV_CHECK(host != nullptr && *host != '\0', "data-parallel launch without MPI: MASTER_ADDR is not set (the ",
+             "address of rank 0's host)");
+  rendezvous.master_host = host;
+  rendezvous.master_port = required_integer("MASTER_PORT", 65535);
+  rendezvous.local_rank = required_integer("LOCAL_RANK", 1 << 20);
+  // LOCAL_WORLD_SIZE is torchrun's; without it this process only knows it is one of at least local_rank + 1.
+  rendezvous.local_size = integer_variable("LOCAL_WORLD_SIZE", rendezvous.local_rank + 1);
+  return rendezvous;
+}
 
 LaunchEnvironment detect_launch_environment() {
   LaunchEnvironment launch;

@@ -1,6 +1,6 @@
 // What the launcher says about this process: Open MPI's mpirun (OMPI_COMM_WORLD_*), Slurm's srun or another
 // PMI launcher (PMI_RANK/PMI_SIZE, PMIX_RANK). Read before MPI starts, to pick the communicator. torchrun's
-// RANK/WORLD_SIZE are read too (by_mpi false): that launch is not supported yet and must not pass silently.
+// RANK/WORLD_SIZE are read too (by_mpi false): NCCL with a TCP bootstrap, or a clear refusal without NCCL.
 #pragma once
 
 #include <string>
@@ -15,5 +15,17 @@ struct LaunchEnvironment {
 };
 
 LaunchEnvironment detect_launch_environment();
+
+// Where the ranks of a launch without MPI meet (torchrun's variables): rank 0's MASTER_ADDR:MASTER_PORT and this
+// process's place on its node (LOCAL_RANK, LOCAL_WORLD_SIZE; the node-local rank picks the GPU). Throws
+// rwkv::Error naming the variable that is missing or malformed.
+struct TcpRendezvous {
+  std::string master_host;
+  int master_port = 0;
+  int local_rank = 0;
+  int local_size = 1;
+};
+
+TcpRendezvous detect_tcp_rendezvous();
 
 }  // namespace rwkv::dist

@@ -1,0 +1,307 @@
+#include "train/dist/nccl_communicator.h"
+
+#include <cuda_runtime.h>
+#include <nccl.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <thread>
+
+#include "core/cuda_runtime.h"
+#include "core/error.h"
+#include "train/dist/tcp_bootstrap.h"
+
+namespace rwkv::dist {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kStagingAlignment = 256;  // host buffers are staged at aligned offsets of the scratch buffer
+
+void check_cuda(cudaError_t code, const char* what) {
+  RWKV_CHECK(code == cudaSuccess, "NCCL communicator: ", what, ": ", cudaGetErrorString(code));
+}
+
+// True for memory a kernel can address directly (device or managed); host memory gets staged.
+bool is_device_memory(const void* pointer) {
+  cudaPointerAttributes attributes{};
+  if (cudaPointerGetAttributes(&attributes, pointer) != cudaSuccess) {
+    cudaGetLastError();  // plain host memory may report an error on old drivers: clear it
+    return false;
+  }
+  return attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged;
+}
+
+size_t aligned(size_t bytes) { return (bytes + kStagingAlignment - 1) / kStagingAlignment * kStagingAlignment; }
+
+std::string version_text() {
+  int version = 0;
+  ncclGetVersion(&version);  // major * 10000 + minor * 100 + patch since NCCL 2.9
+  return std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." +
+         std::to_string(version % 100);
+}
+
+// A collective's input and output as device addresses: device memory as it is, host memory copied through the
+// scratch buffer (input before the collective, output after it has completed).
+struct Staged {
+  const void* input;
+  void* output;
+  bool output_on_host;
+};
+
+}  // namespace
+
+struct NcclCommunicator::State {
+  int device = 0;
+  std::optional<std::chrono::seconds> timeout;  // none: wait forever
+  Place place;
+  ncclComm_t comm = nullptr;
+  bool aborted = false;
+  void* scratch = nullptr;
+  size_t scratch_bytes = 0;
+
+  std::optional<Clock::time_point> deadline() const {
+    if (!timeout) return std::nullopt;
+    return Clock::now() + *timeout;
+  }
+
+  [[noreturn]] void fail_stalled(const char* what) {
+    abort_communicator();
+    RWKV_FAIL("NCCL: ", what, " on rank ", place.rank, " of ", place.world_size, " did not complete within ",
+              timeout->count(), " s (a peer hung or died?); the communicator was aborted");
+  }
+
+  // In non-blocking mode a call may return before NCCL has finished issuing it: wait until it says done.
+  void wait_until_issued(const char* what, std::optional<Clock::time_point> until) {
+    for (;;) {
+      ncclResult_t state = ncclSuccess;
+      const ncclResult_t query = ncclCommGetAsyncError(comm, &state);
+      if (query != ncclSuccess) state = query;
+      if (state == ncclSuccess) return;
+      if (state != ncclInProgress) {
+        const std::string detail = ncclGetLastError(comm);
+        abort_communicator();
+        RWKV_FAIL("NCCL: ", what, " failed on rank ", place.rank, " of ", place.world_size, ": ",
+                  ncclGetErrorString(state), detail.empty() ? "" : " (" + detail + ")");
+      }
+      if (until && Clock::now() > *until) fail_stalled(what);
+      std::this_thread::yield();
+    }
+  }
+
+  // Issues one collective on the device's current stream and waits until the stream has run it.
+  template <typename Enqueue>
+  void run(const char* what, cudaStream_t stream, Enqueue enqueue) {
+    RWKV_CHECK(!aborted, "NCCL: ", what, " after the communicator was aborted");
+    const auto until = deadline();
+    const ncclResult_t issued = enqueue(stream);
+    if (issued != ncclSuccess && issued != ncclInProgress) {
+      RWKV_FAIL("NCCL: ", what, " on rank ", place.rank, " of ", place.world_size, ": ", ncclGetErrorString(issued),
+                " (", ncclGetLastError(comm), ")");
+    }
+    wait_until_issued(what, until);
+    // Poll rather than synchronise: a collective whose peer never arrives must end in an error, not a hang.
+    for (;;) {
+      const cudaError_t status = cudaStreamQuery(stream);
+      if (status == cudaSuccess) return;
+      if (status != cudaErrorNotReady) check_cuda(status, what);
+      ncclResult_t async = ncclSuccess;
+      ncclCommGetAsyncError(comm, &async);
+      if (async != ncclSuccess && async != ncclInProgress) wait_until_issued(what, until);  // throws with details
+      if (until && Clock::now() > *until) fail_stalled(what);
+      std::this_thread::sleep_for(std::chrono::microseconds(50));
+    }
+  }
+
+  void* scratch_of(size_t bytes) {
+    if (bytes > scratch_bytes) {
+      if (scratch != nullptr) check_cuda(cudaFree(scratch), "cudaFree (staging buffer)");
+      scratch = nullptr;
+      scratch_bytes = 0;
+      check_cuda(cudaMalloc(&scratch, bytes), "cudaMalloc (staging buffer for host memory)");
+      scratch_bytes = bytes;
+    }
+    return scratch;
+  }
+
+  // Device addresses for a collective's buffers; host input is copied in on `stream` (ordered before it).
+  Staged stage(const void* input, size_t input_bytes, void* output, size_t output_bytes, cudaStream_t stream) {
+    const bool in_place = input == output;
+    const bool input_on_host = !is_device_memory(input);
+    const bool output_on_host = !is_device_memory(output);
+    const size_t input_room = input_on_host ? aligned(input_bytes) : 0;
+    const size_t output_room = output_on_host && !in_place ? aligned(output_bytes) : 0;
+    std::byte* room = nullptr;
+    if (input_room + output_room > 0) room = static_cast<std::byte*>(scratch_of(input_room + output_room));
+    Staged staged{input, output, output_on_host};
+    if (input_on_host) {
+      check_cuda(cudaMemcpyAsync(room, input, input_bytes, cudaMemcpyHostToDevice, stream),
+                 "cudaMemcpyAsync (stage the input)");
+      staged.input = room;
+    }
+    if (output_on_host) staged.output = in_place ? room : room + input_room;
+    return staged;
+  }
+
+  void abort_communicator() {
+    if (comm != nullptr && !aborted) ncclCommAbort(comm);
+    aborted = true;
+  }
+};
+
+namespace {
+
+// Copies a staged output back to host memory (the collective has completed).
+void unstage(const Staged& staged, void* output, size_t output_bytes, cudaStream_t stream) {
+  if (!staged.output_on_host) return;
+  check_cuda(cudaMemcpyAsync(output, staged.output, output_bytes, cudaMemcpyDeviceToHost, stream),
+             "cudaMemcpyAsync (unstage the output)");
+  check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize (unstage the output)");
+}
+
+cudaStream_t current_stream(int device) {
+  cuda::set_device(device);
+  return static_cast<cudaStream_t>(cuda::current_stream(device));
+}
+
+}  // namespace
+
+NcclCommunicator::NcclCommunicator(const Place& place, int device, std::chrono::seconds timeout,
+                                   const ShareUniqueId& share, Communicator* launcher)
+    : place_(place), launcher_(launcher), state_(std::make_unique<State>()) {
+  RWKV_CHECK(place.world_size >= 1 && place.rank >= 0 && place.rank < place.world_size, "NCCL: rank ", place.rank,
+             " of ", place.world_size, " is not a valid place");
+  state_->device = device;
+  state_->place = place;
+  if (timeout.count() > 0) state_->timeout = timeout;
+  cuda::set_device(device);
+  ncclUniqueId id{};
+  if (place.rank == 0) {
+    const ncclResult_t made = ncclGetUniqueId(&id);
+    RWKV_CHECK(made == ncclSuccess, "NCCL: ncclGetUniqueId failed: ", ncclGetErrorString(made));
+  }
+  share(std::as_writable_bytes(std::span(&id, 1)));
+  ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
+  config.blocking = 0;  // calls return at once; wait_until_issued polls them with the timeout
+  const ncclResult_t started = ncclCommInitRankConfig(&state_->comm, place.world_size, id, place.rank, &config);
+  RWKV_CHECK(started == ncclSuccess || started == ncclInProgress, "NCCL: ncclCommInitRankConfig on rank ",
+             place.rank, " of ", place.world_size, " failed: ", ncclGetErrorString(started));
+  state_->wait_until_issued("communicator setup (ncclCommInitRankConfig)", state_->deadline());
+  name_ = "NCCL " + version_text();
+}
+
+NcclCommunicator::~NcclCommunicator() {
+  if (state_->comm != nullptr) {
+    if (!state_->aborted) {
+      // Flush outstanding work, but never hang at exit on a dead peer: abort when it does not finish in time.
+      ncclCommFinalize(state_->comm);
+      try {
+        state_->wait_until_issued("communicator shutdown (ncclCommFinalize)", state_->deadline());
+      } catch (const Error&) {
+        // wait_until_issued aborted the communicator; nothing more to do while shutting down
+      }
+    }
+    ncclCommDestroy(state_->comm);
+  }
+  if (state_->scratch != nullptr) cudaFree(state_->scratch);
+}
+
+void NcclCommunicator::all_reduce_sum(std::span<float> values) {
+  if (values.empty()) return;
+  const cudaStream_t stream = current_stream(state_->device);
+  const size_t bytes = values.size_bytes();
+  const Staged staged = state_->stage(values.data(), bytes, values.data(), bytes, stream);
+  state_->run("all-reduce", stream, [&](cudaStream_t s) {
+    return ncclAllReduce(staged.input, staged.output, values.size(), ncclFloat, ncclSum, state_->comm, s);
+  });
+  unstage(staged, values.data(), bytes, stream);
+}
+
+void NcclCommunicator::all_reduce_sum(std::span<double> values) {
+  if (values.empty()) return;
+  const cudaStream_t stream = current_stream(state_->device);
+  const size_t bytes = values.size_bytes();
+  const Staged staged = state_->stage(values.data(), bytes, values.data(), bytes, stream);
+  state_->run("all-reduce", stream, [&](cudaStream_t s) {
+    return ncclAllReduce(staged.input, staged.output, values.size(), ncclDouble, ncclSum, state_->comm, s);
+  });
+  unstage(staged, values.data(), bytes, stream);
+}
+
+void NcclCommunicator::reduce_scatter_sum(std::span<const float> all, std::span<float> mine) {
+  RWKV_CHECK(all.size() == mine.size() * static_cast<size_t>(place_.world_size), "NCCL: reduce-scatter of ",
+             all.size(), " floats into chunks of ", mine.size(), " over ", place_.world_size, " ranks");
+  if (mine.empty()) return;
+  const cudaStream_t stream = current_stream(state_->device);
+  const Staged staged = state_->stage(all.data(), all.size_bytes(), mine.data(), mine.size_bytes(), stream);
+  state_->run("reduce-scatter", stream, [&](cudaStream_t s) {
+    return ncclReduceScatter(staged.input, staged.output, mine.size(), ncclFloat, ncclSum, state_->comm, s);
+  });
+  unstage(staged, mine.data(), mine.size_bytes(), stream);
+}
+
+void NcclCommunicator::all_gather(std::span<const float> mine, std::span<float> all) {
+  RWKV_CHECK(all.size() == mine.size() * static_cast<size_t>(place_.world_size), "NCCL: all-gather of chunks of ",
+             mine.size(), " floats into ", all.size(), " over ", place_.world_size, " ranks");
+  if (mine.empty()) return;
+  const cudaStream_t stream = current_stream(state_->device);
+  const Staged staged = state_->stage(mine.data(), mine.size_bytes(), all.data(), all.size_bytes(), stream);
+  state_->run("all-gather", stream, [&](cudaStream_t s) {
+    return ncclAllGather(staged.input, staged.output, mine.size(), ncclFloat, state_->comm, s);
+  });
+  unstage(staged, all.data(), all.size_bytes(), stream);
+}
+
+void NcclCommunicator::broadcast(std::span<std::byte> bytes, int root) {
+  RWKV_CHECK(root >= 0 && root < place_.world_size, "NCCL: broadcast from rank ", root, " of ", place_.world_size);
+  if (bytes.empty()) return;
+  const cudaStream_t stream = current_stream(state_->device);
+  const Staged staged = state_->stage(bytes.data(), bytes.size(), bytes.data(), bytes.size(), stream);
+  state_->run("broadcast", stream, [&](cudaStream_t s) {
+    return ncclBroadcast(staged.input, staged.output, bytes.size(), ncclUint8, root, state_->comm, s);
+  });
+  unstage(staged, bytes.data(), bytes.size(), stream);
+}
+
+void NcclCommunicator::barrier() {
+  float token = 0;  // NCCL has no barrier: a one-element all-reduce waits for every rank
+  all_reduce_sum(std::span(&token, 1));
+}
+
+void NcclCommunicator::abort(int status) {
+  state_->abort_communicator();
+  if (place_.world_size == 1) return;
+  if (launcher_ != nullptr) launcher_->abort(status);  // MPI_Abort ends every rank of the job
+  std::_Exit(status);  // launched without MPI: the other ranks stop at their own timeout
+}
+
+std::unique_ptr<NcclCommunicator> make_nccl_over_launcher(Communicator& launcher, int device,
+                                                          std::chrono::seconds timeout) {
+  const NcclCommunicator::Place place{launcher.rank(), launcher.world_size(), launcher.local_rank(),
+                                      launcher.local_size()};
+  auto share = [&launcher](std::span<std::byte> unique_id) { launcher.broadcast(unique_id, 0); };
+  return std::make_unique<NcclCommunicator>(place, device, timeout, share, &launcher);
+}
+
+std::unique_ptr<NcclCommunicator> make_nccl_over_tcp(const NcclCommunicator::Place& place,
+                                                     const std::string& master_host, int master_port, int device,
+                                                     std::chrono::seconds timeout) {
+  const std::chrono::milliseconds wait = timeout.count() > 0 ? timeout : std::chrono::seconds(600);
+  auto share = [&](std::span<std::byte> unique_id) {
+    if (place.world_size == 1) return;
+    if (place.rank == 0) {
+      BootstrapServer server(master_host, master_port);
+      server.send_to_peers(unique_id, place.world_size, wait);
+      return;
+    }
+    const std::vector<std::byte> received = receive_from_root(master_host, master_port, place.rank, wait);
+    RWKV_CHECK(received.size() == unique_id.size(), "TCP bootstrap: rank 0 at ", master_host, ":", master_port,
+               " sent ", received.size(), " bytes instead of an NCCL unique id of ", unique_id.size());
+    std::memcpy(unique_id.data(), received.data(), received.size());
+  };
+  return std::make_unique<NcclCommunicator>(place, device, timeout, share, nullptr);
+}
+
+}  // namespace rwkv::dist
