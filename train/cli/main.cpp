@@ -6,6 +6,7 @@
 #include <exception>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -52,13 +53,18 @@ void print_usage(std::ostream& out) {
 
 int main(int argc, char** argv) {
   using namespace rwkv::cli;
-  // OpenBLAS runs its own threads; OpenMP threads that spin-wait between our parallel loops (libgomp's default)
-  // steal their cores and made CPU training ~10x slower on 2 cores. libgomp reads OMP_WAIT_POLICY when it is
-  // loaded, before main, so set it and start again once (a user's explicit setting is kept).
-  if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-    ::setenv("OMP_WAIT_POLICY", "passive", 1);
-    ::execv("/proc/self/exe", argv);  // only returns on failure: then carry on with the default policy
+  // OpenBLAS and OpenMP each keep worker threads that spin while idle, and on a few cores each set steals the
+  // other's: libgomp's spinning made CPU training ~10x slower on 2 cores, OpenBLAS's yielding cost another ~25%.
+  // Both libraries read these variables when they are loaded, before main, so set them and start again once
+  // (a user's explicit settings are kept).
+  bool set_any = false;
+  for (const auto& [name, value] : {std::pair{"OMP_WAIT_POLICY", "passive"}, std::pair{"OPENBLAS_THREAD_TIMEOUT", "4"}}) {
+    if (std::getenv(name) == nullptr) {
+      ::setenv(name, value, 1);
+      set_any = true;
+    }
   }
+  if (set_any) ::execv("/proc/self/exe", argv);  // only returns on failure: then carry on with the defaults
   if (argc < 2) {
     print_usage(std::cerr);
     return 2;
