@@ -2,12 +2,9 @@
 # `rwkv bench train` end to end: the text report, --json for scripts, the `rwkv bench --config F` shorthand, and
 # bad options. Usage: bench_train.sh <path-to-rwkv> <source-dir>
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 rwkv="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-cd "$work"
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
+enter_work_dir
 
 # The data file is never read: byte data implies vocab 256 even when the file does not exist.
 cat > tiny.ini <<'INI'

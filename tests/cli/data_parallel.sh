@@ -5,6 +5,7 @@
 # rank killed mid-training must make the job exit non-zero promptly. Skips without mpirun, h5py or MPI build.
 # Usage: data_parallel.sh <path-to-rwkv> <source-dir>
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 rwkv="$(realpath "$1")"
 if ! command -v mpirun > /dev/null; then
   echo "cli data_parallel: skipped (no mpirun on PATH)"
@@ -15,15 +16,12 @@ if ! "$python" -c 'import h5py, numpy' 2> /dev/null; then
   echo "cli data_parallel: skipped (needs $python with h5py and numpy to compare checkpoints)"
   exit 0
 fi
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+enter_work_dir
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
 # Root in CI containers, and more ranks than cores on small machines.
 mpi() { timeout 300 mpirun --allow-run-as-root --oversubscribe -np "$@"; }
 
-for i in $(seq 1 300); do echo "line $i: the cat sat on the mat and the dog sat on the log."; done > corpus.txt
+write_tiny_corpus
 cat > tiny.ini <<'INI'
 data_file = corpus.txt
 data_type = bytes

@@ -5,18 +5,15 @@
 # without mpirun or an MPI build.
 # Usage: data_parallel_hang.sh <path-to-rwkv> <source-dir>
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 rwkv="$(realpath "$1")"
 if ! command -v mpirun > /dev/null; then
   echo "cli data_parallel_hang: skipped (no mpirun on PATH)"
   exit 0
 fi
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+enter_work_dir
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-for i in $(seq 1 300); do echo "line $i: the cat sat on the mat and the dog sat on the log."; done > corpus.txt
+write_tiny_corpus
 cat > tiny.ini <<'INI'
 data_file = corpus.txt
 data_type = bytes

@@ -2,14 +2,11 @@
 # End to end through the binary: train, resume, interrupt with SIGTERM, eval, generate, and bad input.
 # Usage: train.sh <path-to-rwkv> <source-dir>
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.bash"
 rwkv="$1"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
-cd "$work"
+enter_work_dir
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-for i in $(seq 1 300); do echo "line $i: the cat sat on the mat and the dog sat on the log."; done > corpus.txt
+write_tiny_corpus
 cat > tiny.ini <<'INI'
 data_file = corpus.txt
 data_type = bytes
