@@ -19,6 +19,7 @@ std::vector<Tensor> AccumulateGrad::apply(const std::vector<Tensor>& grads_out) 
   } else {
     ops::accumulate_(leaf->grad, incoming);
   }
+  if (leaf->on_grad_accumulated) leaf->on_grad_accumulated();
   return {};
 }
 

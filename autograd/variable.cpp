@@ -30,6 +30,11 @@ int Variable::output_index() const { return checked(impl_)->output_index; }
 
 void Variable::zero_grad() { checked(impl_)->grad = Tensor(); }
 
+void Variable::set_grad_accumulated_hook(std::function<void()> hook) {
+  RWKV_CHECK(is_leaf(), "set_grad_accumulated_hook: ", describe(), " is not a leaf");
+  checked(impl_)->on_grad_accumulated = std::move(hook);
+}
+
 Variable Variable::detach() const { return Variable(data(), false); }
 
 Variable Variable::from_node(Tensor data, std::shared_ptr<Node> grad_fn, int output_index) {

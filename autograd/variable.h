@@ -2,6 +2,7 @@
 // the graph node that produced it). Variables are cheap handles; copies share the same value and gradient.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@ struct VariableImpl {
   std::shared_ptr<Node> grad_fn;      // the node that produced this value (null for leaves)
   int output_index = 0;               // which output of grad_fn this is
   std::shared_ptr<Node> accumulator;  // a leaf's gradient sink, created on first use
+  std::function<void()> on_grad_accumulated;  // see Variable::set_grad_accumulated_hook
 };
 
 class Variable {
@@ -43,6 +45,10 @@ public:
   // The graph's saved tensors are freed as backward walks it unless retain_graph is true.
   void backward(const Tensor& grad_output = Tensor(), bool retain_graph = false) const;
   void zero_grad();
+  // A leaf's hook, called by backward right after it has added a contribution to .grad (once per backward for
+  // a leaf used once: the engine sums every path first). Data-parallel training starts reducing a gradient
+  // bucket from it while backward goes on. An empty function removes the hook.
+  void set_grad_accumulated_hook(std::function<void()> hook);
   Variable detach() const;  // same value, no history, no gradient
 
   // ---- for autograd internals

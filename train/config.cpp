@@ -66,6 +66,8 @@ const std::vector<Option>& option_table() {
       {"my_exit_tokens", &TrainConfig::my_exit_tokens, "cosine schedule length in tokens and end of run (0: off)"},
       {"grad_cp", &TrainConfig::grad_cp, "1: activation checkpointing per block"},
       {"zero", &TrainConfig::zero, "1: ZeRO-1, Adam moments sharded across data-parallel ranks (adam only)"},
+      {"grad_bucket_mb", &TrainConfig::grad_bucket_mb,
+       "data-parallel: MiB of gradients per all-reduce bucket, reduced while backward goes on"},
       {"save_every_steps", &TrainConfig::save_every_steps, "also save every N steps (0: off)"},
       {"keep_last", &TrainConfig::keep_last, "checkpoints kept by rotation (0: all)"},
       {"log_every", &TrainConfig::log_every, "log a line every N steps"},
@@ -319,6 +321,8 @@ void TrainConfig::validate() const {
   RWKV_CHECK(layerwise_lr == 0 || layerwise_lr == 1, "config: layerwise_lr must be 0 or 1, got ", layerwise_lr);
   RWKV_CHECK(grad_cp == 0 || grad_cp == 1, "config: grad_cp must be 0 or 1, got ", grad_cp);
   RWKV_CHECK(zero == 0 || zero == 1, "config: zero must be 0 or 1, got ", zero);
+  RWKV_CHECK(grad_bucket_mb > 0 && grad_bucket_mb <= 1 << 20, "config: grad_bucket_mb must be above 0 (MiB), got ",
+             grad_bucket_mb);
   RWKV_CHECK(zero == 0 || optimizer == "adam", "config: zero = 1 shards Adam moments; it needs optimizer = adam");
   RWKV_CHECK(my_pile_stage >= 0 && my_pile_stage <= 4, "config: my_pile_stage must be 0..4, got ", my_pile_stage);
   non_negative("my_pile_edecay", my_pile_edecay);

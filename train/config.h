@@ -54,6 +54,7 @@ struct TrainConfig {
   int64_t my_exit_tokens = 0;       // cosine schedule and end of run by tokens (spec §4.4)
   int64_t grad_cp = 0;              // 1 = activation checkpointing per block
   int64_t zero = 0;                 // 1 = ZeRO-1: Adam moments sharded across data-parallel ranks
+  double grad_bucket_mb = 25;       // data-parallel gradient all-reduce bucket size (MiB)
   int64_t dist_timeout = 600;       // seconds a rank may wait in a collective or compute a step (0 = forever)
   // ---- checkpoints and feedback
   int64_t save_every_steps = 0;     // also save every N steps (0 = off)

@@ -231,6 +231,11 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
   }
   std::optional<dist::ZeroOptimizer> zero;  // zero = 1: this rank keeps its shard of the moments
   if (config.zero == 1) zero.emplace(optimizer, communicator, config);
+  std::optional<dist::GradientAverager> gradients;  // zero = 0: all-reduce in buckets, overlapped with backward
+  if (!zero) {
+    gradients.emplace(communicator, optimizer.slots(),
+                      static_cast<size_t>(std::max(1.0, config.grad_bucket_mb * double(1 << 20))));
+  }
   state.world_size = world;
   state.rng_seed = config.seed;
   state.sampler = sampler->describe();
@@ -259,15 +264,21 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
                static_cast<long long>(shape.epoch_steps), static_cast<long long>(shape.epoch_count),
                static_cast<long long>(end_step), static_cast<long long>(state.global_step),
                static_cast<long long>(stop_step));
-  char zero_note[96] = "";
+  char parallel_note[128] = "";
   if (zero) {
-    std::snprintf(zero_note, sizeof(zero_note), ", ZeRO-1 (%.2f MiB of Adam moments per rank)",
+    std::snprintf(parallel_note, sizeof(parallel_note), ", ZeRO-1 (%.2f MiB of Adam moments per rank)",
                   static_cast<double>(zero->moment_floats()) * 4.0 / (1 << 20));
+  }
+  if (world > 1 && gradients) {
+    std::snprintf(parallel_note, sizeof(parallel_note),
+                  ", gradients in %lld bucket%s of <= %g MiB overlapping backward",
+                  static_cast<long long>(gradients->bucket_count()), gradients->bucket_count() == 1 ? "" : "s",
+                  config.grad_bucket_mb);
   }
   const std::string timeout_note =
       watchdog ? ", hang timeout " + std::to_string(config.dist_timeout) + " s" : std::string();
   console.line("  parallel    %lld rank%s (%d per node), communicator %s%s%s", static_cast<long long>(world),
-               world == 1 ? "" : "s", communicator.local_size(), communicator.name().c_str(), zero_note,
+               world == 1 ? "" : "s", communicator.local_size(), communicator.name().c_str(), parallel_note,
                timeout_note.c_str());
   console.line("  proj_dir    %s", config.proj_dir.c_str());
   if (!console.quiet) std::printf("resolved configuration:\n%s\n", config.to_ini().c_str());
@@ -297,7 +308,6 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     outcome.last_checkpoint = path;
     console.line("saved %s (step %lld)", path.c_str(), static_cast<long long>(state.global_step));
   };
-  dist::GradientAverager gradients(communicator);
 
   const int64_t accumulate = config.accumulate_grad_batches;
   std::vector<int32_t> x(static_cast<size_t>(config.micro_bsz * config.ctx_len)), y(x.size());
@@ -321,11 +331,12 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
       const Tensor targets = Tensor::from_vector(y, {config.micro_bsz, config.ctx_len}).to(device);
       const ag::Variable loss = language_model_loss(model.forward(inputs), targets);
       loss_sum += loss.data().item();
+      if (gradients && micro == accumulate - 1) gradients->prepare_for_final_backward();
       // Each micro-batch's mean loss counts 1/accumulate of the step's loss.
       loss.backward(accumulate == 1 ? Tensor() : Tensor::full({}, 1.0 / static_cast<double>(accumulate),
                                                               loss.dtype(), device));
     }
-    if (!zero) gradients.average(optimizer.slots());  // ZeRO-1 reduce-scatters them in its step
+    if (gradients) gradients->finish();  // ZeRO-1 reduce-scatters them in its step instead
     // The loss of the global batch, and whether any rank was asked to stop (all ranks must stop together).
     std::array<double, 2> shared{loss_sum, stop_requested().load() ? 1.0 : 0.0};
     communicator.all_reduce_sum(shared);

@@ -28,6 +28,22 @@ TEST(AutogradEngine, GradientsAccumulateAcrossBackwardCallsUntilZeroed) {
   EXPECT_FALSE(w.grad().defined());
 }
 
+TEST(AutogradEngine, AccumulatedHookRunsOnceAfterAllPathsWereSummed) {
+  Variable a(Tensor::from_vector<float>({2.0f}, {1}), true);
+  Variable b(Tensor::from_vector<float>({3.0f}, {1}), true);
+  std::vector<std::pair<char, float>> seen;  // (leaf, its gradient when the hook ran)
+  a.set_grad_accumulated_hook([&] { seen.emplace_back('a', a.grad().item()); });
+  b.set_grad_accumulated_hook([&] { seen.emplace_back('b', b.grad().item()); });
+  Variable y = add(mul(a, a), mul(a, b));  // a used on two paths: dy/da = 2a + b = 7, dy/db = a = 2
+  sum_all(mul_scalar(y, 1.0)).backward();
+  ASSERT_EQ(seen.size(), 2u);
+  for (const auto& [leaf, grad] : seen) EXPECT_FLOAT_EQ(grad, leaf == 'a' ? 7.0f : 2.0f) << leaf;
+  a.set_grad_accumulated_hook({});
+  sum_all(a).backward();
+  EXPECT_EQ(seen.size(), 2u) << "a removed hook stays silent";
+  EXPECT_THROW(y.set_grad_accumulated_hook([] {}), Error) << "only leaves have hooks";
+}
+
 TEST(AutogradEngine, SavedTensorsAreFreedUnlessRetained) {
   Variable x(random_tensor({4}, 1), true);
   Variable y = sum_all(exp(x));

@@ -82,6 +82,15 @@ same one/rwkv-step-6.h5 two/rwkv-step-6.h5 "step 6"
 "$python" -c 'import h5py, sys; sys.exit(int(h5py.File("two/rwkv-step-3.h5")["train"].attrs["world_size"]) != 2)' \
   || fail "the 2-rank checkpoint does not record world_size 2"
 
+# Many small gradient buckets (about 5 KB: the tiny model's default is one bucket) reduced while backward goes
+# on: the same parameters.
+mpi 2 "$rwkv" train --config tiny.ini --micro_bsz 2 --grad_bucket_mb 0.005 --proj_dir buckets > buckets.log 2>&1 \
+  || { cat buckets.log; fail "2-rank run with small buckets"; }
+buckets="$(sed -n 's/.*gradients in \([0-9]*\) buckets.*/\1/p' buckets.log)"
+[ -n "$buckets" ] && [ "$buckets" -ge 8 ] || { cat buckets.log; fail "expected 8 or more gradient buckets"; }
+grep -q "gradients in 1 bucket of <= 25 MiB" two.log || fail "the default run should use one 25 MiB bucket"
+same one/rwkv-step-6.h5 buckets/rwkv-step-6.h5 "$buckets gradient buckets"
+
 # With gradient accumulation: 2 ranks x micro_bsz 1 x 2 micro-steps and 1 rank x micro_bsz 2 x 2 micro-steps.
 mpi 2 "$rwkv" train --config tiny.ini --micro_bsz 1 --accumulate_grad_batches 2 --max_steps 3 --proj_dir two_acc \
   > two_acc.log 2>&1 || { cat two_acc.log; fail "2-rank run with accumulation"; }

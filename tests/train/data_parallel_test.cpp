@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "autograd/functions.h"
 #include "train/dist/gradient_averager.h"
 #include "train/dist/launch_environment.h"
 #include "train/dist/single_process.h"
@@ -145,11 +146,145 @@ TEST(DataParallelGradients, AveragesEveryGradientAndTreatsMissingOnesAsZero) {
   b.name = "b";
   b.parameter = ag::Variable(Tensor::zeros({3}), true);  // no gradient on this rank
   std::vector<OptimizerSlot> slots{a, b};
-  FakePeerCommunicator peer({3, 2, 1, 0, 10, 20, 30});
-  GradientAverager(peer).average(slots);
+  FakePeerCommunicator peer({10, 20, 30, 3, 2, 1, 0});  // packed in reverse parameter order: b, then a
+  GradientAverager(peer, slots, size_t{1} << 20).average();
   EXPECT_EQ(slots[0].parameter.grad().to_vector<float>(), (std::vector<float>{2, 2, 2, 2}));
   ASSERT_TRUE(slots[1].parameter.grad().defined());
   EXPECT_EQ(slots[1].parameter.grad().to_vector<float>(), (std::vector<float>{5, 10, 15}));
+}
+
+// Rank 0 of two whose peer contributes 1 to every element; records each all-reduce's length and whether the
+// gradient `watched` was already final when it started (i.e. whether backward had finished).
+class CountingPeerCommunicator final : public Communicator {
+public:
+  int rank() const override { return 0; }
+  int world_size() const override { return 2; }
+  int local_rank() const override { return 0; }
+  int local_size() const override { return 2; }
+  std::string name() const override { return "counting"; }
+  void all_reduce_sum(std::span<float> values) override {
+    lengths.push_back(values.size());
+    for (float& value : values) value += 1.0f;
+  }
+  void all_reduce_sum(std::span<double>) override {}
+  void reduce_scatter_sum(std::span<const float>, std::span<float>) override {}
+  void all_gather(std::span<const float>, std::span<float>) override {}
+  void broadcast(std::span<std::byte>, int) override {}
+  void barrier() override {}
+  void abort(int) override {}
+  std::vector<size_t> lengths;
+};
+
+// A chain y = sum(((x·w0)·w1)·w2 ...): backward produces the gradients of w3, w2, w1, w0 in that order.
+struct Chain {
+  std::vector<OptimizerSlot> slots;
+  ag::Variable input = ag::Variable(Tensor::from_vector(std::vector<float>{0.5f, -1.0f, 2.0f, 0.25f}, {1, 4}));
+  Chain() {
+    for (int i = 0; i < 4; ++i) {
+      OptimizerSlot slot;
+      slot.name = "w" + std::to_string(i);
+      std::vector<float> values(16);
+      for (size_t j = 0; j < values.size(); ++j) values[j] = 0.1f * static_cast<float>((i * 7 + j * 3) % 11) - 0.4f;
+      slot.parameter = ag::Variable(Tensor::from_vector(values, {4, 4}), true);
+      slots.push_back(slot);
+    }
+  }
+  ag::Variable loss(size_t skip = 99) const {  // skip: a weight left out of the graph
+    ag::Variable h = input;
+    for (size_t i = 0; i < slots.size(); ++i) {
+      if (i != skip) h = ag::matmul(h, slots[i].parameter);
+    }
+    return ag::sum_all(ag::mul(h, h));
+  }
+};
+
+TEST(DataParallelGradients, BucketsStartDuringBackwardInReverseParameterOrder) {
+  Chain chain;
+  // The plain gradients, then the averaged ones: (g + 1) / 2 for the fake peer.
+  chain.loss().backward();
+  std::vector<std::vector<float>> plain;
+  for (OptimizerSlot& slot : chain.slots) {
+    plain.push_back(slot.parameter.grad().to_vector<float>());
+    slot.parameter.zero_grad();
+  }
+  CountingPeerCommunicator peer;
+  GradientAverager averager(peer, chain.slots, 2 * 16 * sizeof(float));  // two weights per bucket
+  EXPECT_EQ(averager.bucket_count(), 2);
+  for (int step = 0; step < 2; ++step) {  // the buffers are reused from step to step
+    peer.lengths.clear();
+    for (OptimizerSlot& slot : chain.slots) slot.parameter.zero_grad();
+    averager.prepare_for_final_backward();
+    chain.loss().backward();
+    EXPECT_EQ(peer.lengths, (std::vector<size_t>{32, 32})) << "both buckets start inside backward";
+    averager.finish();
+    EXPECT_EQ(averager.buckets_started_during_backward(), 2);
+    EXPECT_EQ(peer.lengths.size(), 2u) << "finish starts nothing more";
+    for (size_t i = 0; i < chain.slots.size(); ++i) {
+      const std::vector<float> averaged = chain.slots[i].parameter.grad().to_vector<float>();
+      for (size_t j = 0; j < averaged.size(); ++j) {
+        ASSERT_EQ(averaged[j], (plain[i][j] + 1.0f) * 0.5f) << chain.slots[i].name << "[" << j << "]";
+      }
+    }
+  }
+}
+
+TEST(DataParallelGradients, AccumulationReducesOnlyAfterTheLastMicroBatchAndMissingGradientsCountAsZero) {
+  Chain chain;
+  CountingPeerCommunicator peer;
+  GradientAverager averager(peer, chain.slots, 16 * sizeof(float));  // one weight per bucket: w3, w2, w1, w0
+  chain.loss().backward();  // an earlier micro-batch: no collective
+  EXPECT_TRUE(peer.lengths.empty());
+  averager.prepare_for_final_backward();
+  chain.loss(/*skip=*/2).backward();  // w2 gets no gradient in this micro-batch, but had one before
+  // Bucket 0 (w3) starts; bucket 1 (w2) never completes inside backward, so buckets 1..3 wait for finish().
+  EXPECT_EQ(peer.lengths.size(), 1u);
+  averager.finish();
+  EXPECT_EQ(averager.buckets_started_during_backward(), 1);
+  EXPECT_EQ(peer.lengths.size(), 4u);
+
+  Chain fresh;  // a weight that never had a gradient becomes (0 + 1) / 2
+  CountingPeerCommunicator other;
+  GradientAverager unused(other, fresh.slots, 16 * sizeof(float));
+  unused.prepare_for_final_backward();
+  fresh.loss(/*skip=*/1).backward();
+  unused.finish();
+  ASSERT_TRUE(fresh.slots[1].parameter.grad().defined());
+  EXPECT_EQ(fresh.slots[1].parameter.grad().to_vector<float>(), std::vector<float>(16, 0.5f));
+}
+
+TEST(DataParallelGradients, AGradientThatGrowsAfterItsBucketStartedIsAnError) {
+  Chain chain;
+  CountingPeerCommunicator peer;
+  GradientAverager averager(peer, chain.slots, 16 * sizeof(float));
+  averager.prepare_for_final_backward();
+  chain.loss().backward();
+  try {
+    chain.loss().backward();  // the same weights again: their buckets were already being reduced
+    FAIL() << "expected an error";
+  } catch (const Error& error) {
+    EXPECT_NE(std::string(error.what()).find("grew after its bucket's all-reduce had started"), std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(DataParallelGradients, OneRankInstallsNothing) {
+  Chain chain;
+  SingleProcessCommunicator single;
+  GradientAverager averager(single, chain.slots, 64);
+  EXPECT_EQ(averager.bucket_count(), 0);
+  averager.prepare_for_final_backward();
+  chain.loss().backward();
+  const std::vector<float> before = chain.slots[0].parameter.grad().to_vector<float>();
+  averager.finish();
+  EXPECT_EQ(chain.slots[0].parameter.grad().to_vector<float>(), before);
+}
+
+TEST(DataParallelConfig, BucketSizeMustBePositive) {
+  TrainConfig config;
+  config.grad_bucket_mb = 0;
+  EXPECT_THROW(config.validate(), Error);
+  config.grad_bucket_mb = 0.01;
+  EXPECT_NO_THROW(config.validate());
 }
 
 TEST(DataParallelConfig, ZeroIsZeroOrOneAndNeedsAdam) {

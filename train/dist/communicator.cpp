@@ -20,6 +20,12 @@ namespace rwkv::dist {
 
 namespace {
 
+class CompletedCollective final : public PendingCollective {
+public:
+  void finish() override {}
+  bool poll() override { return true; }
+};
+
 // A torchrun-style launch: NCCL on the GPU of LOCAL_RANK, its unique id sent over TCP by rank 0. The hang
 // timeout is the default of dist_timeout (the config is read later); the TCP wait uses it too.
 std::unique_ptr<Communicator> make_environment_communicator([[maybe_unused]] const LaunchEnvironment& launch) {
@@ -56,6 +62,11 @@ std::unique_ptr<Communicator> make_process_communicator() {
 Communicator& process_communicator() {
   static const std::unique_ptr<Communicator> communicator = make_process_communicator();
   return *communicator;
+}
+
+std::unique_ptr<PendingCollective> Communicator::start_all_reduce_sum(std::span<float> values) {
+  all_reduce_sum(values);
+  return std::make_unique<CompletedCollective>();
 }
 
 }  // namespace rwkv::dist

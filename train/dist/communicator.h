@@ -10,6 +10,18 @@
 
 namespace rwkv::dist {
 
+// A collective that was started and may still run. finish() waits for it (throwing like the blocking calls);
+// its buffer must not be touched before. Destroying an unfinished one abandons it without waiting (on an error
+// path, where a peer may never join): its owner must then leave the buffer allocated, since the library may
+// still write into it.
+class PendingCollective {
+public:
+  virtual ~PendingCollective() = default;
+  virtual void finish() = 0;
+  // Lets the library make progress without blocking (MPI progresses only inside its calls); true when done.
+  virtual bool poll() { return false; }
+};
+
 class Communicator {
 public:
   virtual ~Communicator() = default;
@@ -24,6 +36,11 @@ public:
 
   // In place: every rank ends with the element-wise sum over all ranks.
   virtual void all_reduce_sum(std::span<float> values) = 0;
+  // The same, started without waiting (MPI_Iallreduce; NCCL on a side stream after the work already queued on
+  // the current stream): gradient buckets overlap the rest of backward. Every rank must start the same
+  // collectives in the same order, and finish them all before its next blocking collective. The default runs
+  // the blocking call.
+  virtual std::unique_ptr<PendingCollective> start_all_reduce_sum(std::span<float> values);
   virtual void all_reduce_sum(std::span<double> values) = 0;
   // ZeRO-1: `all` (world_size equal chunks) is summed over ranks and this rank receives its chunk in `mine`
   // (all.size() == world_size · mine.size()).

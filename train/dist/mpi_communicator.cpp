@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <memory>
+#include <vector>
 
 #include "core/error.h"
 
@@ -32,6 +34,42 @@ void all_reduce_in_pieces(std::span<T> values, MPI_Datatype type) {
           "MPI_Allreduce");
   }
 }
+
+// MPI_Iallreduce requests, one per piece of at most kMaxElementsPerCall elements.
+class MpiPendingAllReduce final : public PendingCollective {
+public:
+  explicit MpiPendingAllReduce(std::span<float> values) {
+    for (size_t start = 0; start < values.size(); start += kMaxElementsPerCall) {
+      const size_t count = std::min(kMaxElementsPerCall, values.size() - start);
+      MPI_Request request = MPI_REQUEST_NULL;
+      check(MPI_Iallreduce(MPI_IN_PLACE, values.data() + start, static_cast<int>(count), MPI_FLOAT, MPI_SUM,
+                           MPI_COMM_WORLD, &request),
+            "MPI_Iallreduce");
+      requests_.push_back(request);
+    }
+  }
+  ~MpiPendingAllReduce() override = default;  // unfinished: abandoned (see PendingCollective)
+  MpiPendingAllReduce(const MpiPendingAllReduce&) = delete;
+  MpiPendingAllReduce& operator=(const MpiPendingAllReduce&) = delete;
+
+  void finish() override {
+    if (requests_.empty()) return;
+    const int code = MPI_Waitall(static_cast<int>(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    requests_.clear();
+    check(code, "MPI_Iallreduce (wait)");
+  }
+  bool poll() override {
+    if (requests_.empty()) return true;
+    int done = 0;
+    check(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE),
+          "MPI_Iallreduce (test)");
+    if (done) requests_.clear();
+    return done != 0;
+  }
+
+private:
+  std::vector<MPI_Request> requests_;
+};
 
 }  // namespace
 
@@ -69,6 +107,10 @@ MpiCommunicator::~MpiCommunicator() {
 }
 
 void MpiCommunicator::all_reduce_sum(std::span<float> values) { all_reduce_in_pieces(values, MPI_FLOAT); }
+
+std::unique_ptr<PendingCollective> MpiCommunicator::start_all_reduce_sum(std::span<float> values) {
+  return std::make_unique<MpiPendingAllReduce>(values);
+}
 
 void MpiCommunicator::all_reduce_sum(std::span<double> values) { all_reduce_in_pieces(values, MPI_DOUBLE); }
 

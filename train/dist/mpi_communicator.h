@@ -20,6 +20,7 @@ public:
   int local_size() const override { return local_size_; }
   std::string name() const override { return name_; }
   void all_reduce_sum(std::span<float> values) override;
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(std::span<float> values) override;
   void all_reduce_sum(std::span<double> values) override;
   void reduce_scatter_sum(std::span<const float> all, std::span<float> mine) override;
   void all_gather(std::span<const float> mine, std::span<float> all) override;

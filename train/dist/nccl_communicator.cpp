@@ -91,20 +91,24 @@ struct NcclCommunicator::State {
     }
   }
 
-  // Issues one collective on the device's current stream and waits until the stream has run it.
+  // Enqueues one collective on `stream` and waits until NCCL has issued it (not until it has run).
   template <typename Enqueue>
-  void run(const char* what, cudaStream_t stream, Enqueue enqueue) {
+  void issue(const char* what, cudaStream_t stream, std::optional<Clock::time_point> until, Enqueue enqueue) {
     RWKV_CHECK(!aborted, "NCCL: ", what, " after the communicator was aborted");
-    const auto until = deadline();
     const ncclResult_t issued = enqueue(stream);
     if (issued != ncclSuccess && issued != ncclInProgress) {
       RWKV_FAIL("NCCL: ", what, " on rank ", place.rank, " of ", place.world_size, ": ", ncclGetErrorString(issued),
                 " (", ncclGetLastError(comm), ")");
     }
     wait_until_issued(what, until);
-    // Poll rather than synchronise: a collective whose peer never arrives must end in an error, not a hang.
+  }
+
+  // Polls `is_done` (a stream or event query) rather than synchronising: a collective whose peer never arrives
+  // must end in an error, not a hang.
+  template <typename Query>
+  void wait_until_done(const char* what, std::optional<Clock::time_point> until, Query is_done) {
     for (;;) {
-      const cudaError_t status = cudaStreamQuery(stream);
+      const cudaError_t status = is_done();
       if (status == cudaSuccess) return;
       if (status != cudaErrorNotReady) check_cuda(status, what);
       ncclResult_t async = ncclSuccess;
@@ -114,6 +118,46 @@ struct NcclCommunicator::State {
       std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   }
+
+  // Issues one collective on the device's current stream and waits until the stream has run it.
+  template <typename Enqueue>
+  void run(const char* what, cudaStream_t stream, Enqueue enqueue) {
+    const auto until = deadline();
+    issue(what, stream, until, enqueue);
+    wait_until_done(what, until, [stream] { return cudaStreamQuery(stream); });
+  }
+
+  // The stream gradient buckets are reduced on, next to the compute stream (created on first use).
+  cudaStream_t side_stream() {
+    if (bucket_stream == nullptr) {
+      check_cuda(cudaStreamCreateWithFlags(&bucket_stream, cudaStreamNonBlocking), "cudaStreamCreate (buckets)");
+    }
+    return bucket_stream;
+  }
+  cudaStream_t bucket_stream = nullptr;
+
+  // A bucket's all-reduce on the side stream; `done` is recorded after it.
+  class PendingAllReduce final : public PendingCollective {
+  public:
+    PendingAllReduce(State& state, cudaEvent_t done) : state_(state), done_(done) {}
+    ~PendingAllReduce() override { cudaEventDestroy(done_); }  // unfinished: abandoned (see PendingCollective)
+    PendingAllReduce(const PendingAllReduce&) = delete;
+    PendingAllReduce& operator=(const PendingAllReduce&) = delete;
+
+    void finish() override {
+      if (finished_) return;
+      finished_ = true;
+      if (state_.aborted) return;
+      state_.wait_until_done("all-reduce (gradient bucket)", state_.deadline(),
+                             [this] { return cudaEventQuery(done_); });
+    }
+    bool poll() override { return finished_ || cudaEventQuery(done_) == cudaSuccess; }
+
+  private:
+    State& state_;
+    cudaEvent_t done_;
+    bool finished_ = false;
+  };
 
   void* scratch_of(size_t bytes) {
     if (bytes > scratch_bytes) {
@@ -206,6 +250,7 @@ NcclCommunicator::~NcclCommunicator() {
     ncclCommDestroy(state_->comm);
   }
   if (state_->scratch != nullptr) cudaFree(state_->scratch);
+  if (state_->bucket_stream != nullptr) cudaStreamDestroy(state_->bucket_stream);
 }
 
 void NcclCommunicator::all_reduce_sum(std::span<float> values) {
@@ -217,6 +262,26 @@ void NcclCommunicator::all_reduce_sum(std::span<float> values) {
     return ncclAllReduce(staged.input, staged.output, values.size(), ncclFloat, ncclSum, state_->comm, s);
   });
   unstage(staged, values.data(), bytes, stream);
+}
+
+std::unique_ptr<PendingCollective> NcclCommunicator::start_all_reduce_sum(std::span<float> values) {
+  if (values.empty() || !is_device_memory(values.data())) return Communicator::start_all_reduce_sum(values);
+  const cudaStream_t compute = current_stream(state_->device);
+  const cudaStream_t side = state_->side_stream();
+  // The side stream waits for what the compute stream has queued so far (the kernels that filled `values`).
+  cudaEvent_t produced = nullptr;
+  cudaEvent_t done = nullptr;
+  check_cuda(cudaEventCreateWithFlags(&produced, cudaEventDisableTiming), "cudaEventCreate");
+  check_cuda(cudaEventCreateWithFlags(&done, cudaEventDisableTiming), "cudaEventCreate");
+  auto pending = std::make_unique<State::PendingAllReduce>(*state_, done);
+  check_cuda(cudaEventRecord(produced, compute), "cudaEventRecord (bucket filled)");
+  check_cuda(cudaStreamWaitEvent(side, produced, 0), "cudaStreamWaitEvent (bucket filled)");
+  cudaEventDestroy(produced);  // released once it has fired
+  state_->issue("all-reduce (gradient bucket)", side, state_->deadline(), [&](cudaStream_t s) {
+    return ncclAllReduce(values.data(), values.data(), values.size(), ncclFloat, ncclSum, state_->comm, s);
+  });
+  check_cuda(cudaEventRecord(done, side), "cudaEventRecord (bucket reduced)");
+  return pending;
 }
 
 void NcclCommunicator::all_reduce_sum(std::span<double> values) {

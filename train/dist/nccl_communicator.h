@@ -40,6 +40,8 @@ public:
   std::string name() const override { return name_; }
   bool accepts_device_memory() const override { return true; }
   void all_reduce_sum(std::span<float> values) override;
+  // Device buffers: on a side stream after the current stream's queued work (host buffers: blocking).
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(std::span<float> values) override;
   void all_reduce_sum(std::span<double> values) override;
   void reduce_scatter_sum(std::span<const float> all, std::span<float> mine) override;
   void all_gather(std::span<const float> mine, std::span<float> all) override;

@@ -2,9 +2,34 @@
 
 namespace rwkv::dist {
 
+namespace {
+
+// Waits for the inner collective under the watchdog, so a peer that never joins is reported.
+class WatchedPendingCollective final : public PendingCollective {
+public:
+  WatchedPendingCollective(std::unique_ptr<PendingCollective> inner, ProgressWatchdog& watchdog)
+      : inner_(std::move(inner)), watchdog_(watchdog) {}
+  void finish() override {
+    const ProgressWatchdog::Scope watched(watchdog_, "all-reduce (gradient bucket)");
+    inner_->finish();
+  }
+  bool poll() override { return inner_->poll(); }
+
+private:
+  std::unique_ptr<PendingCollective> inner_;
+  ProgressWatchdog& watchdog_;
+};
+
+}  // namespace
+
 void WatchedCommunicator::all_reduce_sum(std::span<float> values) {
   const ProgressWatchdog::Scope watched(watchdog_, "all-reduce");
   inner_.all_reduce_sum(values);
+}
+
+std::unique_ptr<PendingCollective> WatchedCommunicator::start_all_reduce_sum(std::span<float> values) {
+  const ProgressWatchdog::Scope watched(watchdog_, "all-reduce (gradient bucket, start)");
+  return std::make_unique<WatchedPendingCollective>(inner_.start_all_reduce_sum(values), watchdog_);
 }
 
 void WatchedCommunicator::all_reduce_sum(std::span<double> values) {

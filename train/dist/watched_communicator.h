@@ -18,6 +18,7 @@ public:
   std::string name() const override { return inner_.name(); }
   bool accepts_device_memory() const override { return inner_.accepts_device_memory(); }
   void all_reduce_sum(std::span<float> values) override;
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(std::span<float> values) override;
   void all_reduce_sum(std::span<double> values) override;
   void reduce_scatter_sum(std::span<const float> all, std::span<float> mine) override;
   void all_gather(std::span<const float> mine, std::span<float> all) override;
