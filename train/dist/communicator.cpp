@@ -64,6 +64,14 @@ Communicator& process_communicator() {
   return *communicator;
 }
 
+bool launches_without_mpi() {
+#ifdef RWKV_HAVE_NCCL
+  return true;
+#else
+  return false;
+#endif
+}
+
 std::unique_ptr<PendingCollective> Communicator::start_all_reduce_sum(std::span<float> values) {
   all_reduce_sum(values);
   return std::make_unique<CompletedCollective>();

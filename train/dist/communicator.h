@@ -64,4 +64,7 @@ public:
 // asks for several ranks and this build lacks MPI (or, torchrun-style, NCCL).
 Communicator& process_communicator();
 
+// Whether this build can run ranks started without MPI (torchrun style, `rwkv train --gpus`): it needs NCCL.
+bool launches_without_mpi();
+
 }  // namespace rwkv::dist
