@@ -90,6 +90,10 @@ buckets="$(sed -n 's/.*gradients in \([0-9]*\) buckets.*/\1/p' buckets.log)"
 [ -n "$buckets" ] && [ "$buckets" -ge 8 ] || { cat buckets.log; fail "expected 8 or more gradient buckets"; }
 grep -q "gradients in 1 bucket of <= 25 MiB" two.log || fail "the default run should use one 25 MiB bucket"
 same one/rwkv-step-6.h5 buckets/rwkv-step-6.h5 "$buckets gradient buckets"
+# Activation checkpointing: the gradients are produced inside each block's recomputation (a nested backward).
+mpi 2 "$rwkv" train --config tiny.ini --micro_bsz 2 --grad_bucket_mb 0.005 --grad_cp 1 --proj_dir buckets_cp \
+  > buckets_cp.log 2>&1 || { cat buckets_cp.log; fail "2-rank run with small buckets and grad_cp"; }
+same one/rwkv-step-6.h5 buckets_cp/rwkv-step-6.h5 "gradient buckets with grad_cp = 1"
 
 # With gradient accumulation: 2 ranks x micro_bsz 1 x 2 micro-steps and 1 rank x micro_bsz 2 x 2 micro-steps.
 mpi 2 "$rwkv" train --config tiny.ini --micro_bsz 1 --accumulate_grad_batches 2 --max_steps 3 --proj_dir two_acc \
