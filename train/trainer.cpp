@@ -134,7 +134,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
   // carries the NCCL unique id and ends the job on an error.
   std::unique_ptr<dist::Communicator> gpu_collectives;
 #ifdef RWKV_HAVE_NCCL
-  if (device.is_cuda() && launched.world_size() > 1 && !launched.accepts_device_memory()) {
+  if (device.is_cuda() && launched.is_data_parallel() && !launched.accepts_device_memory()) {
     gpu_collectives = dist::make_nccl_over_launcher(launched, device.index, std::chrono::seconds(config.dist_timeout));
   }
 #endif
@@ -269,7 +269,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     std::snprintf(parallel_note, sizeof(parallel_note), ", ZeRO-1 (%.2f MiB of Adam moments per rank)",
                   static_cast<double>(zero->moment_floats()) * 4.0 / (1 << 20));
   }
-  if (world > 1 && gradients) {
+  if (communicator.is_data_parallel() && gradients) {
     std::snprintf(parallel_note, sizeof(parallel_note),
                   ", gradients in %lld bucket%s of <= %g MiB overlapping backward",
                   static_cast<long long>(gradients->bucket_count()), gradients->bucket_count() == 1 ? "" : "s",

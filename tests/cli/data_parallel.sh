@@ -90,6 +90,19 @@ buckets="$(sed -n 's/.*gradients in \([0-9]*\) buckets.*/\1/p' buckets.log)"
 [ -n "$buckets" ] && [ "$buckets" -ge 8 ] || { cat buckets.log; fail "expected 8 or more gradient buckets"; }
 grep -q "gradients in 1 bucket of <= 25 MiB" two.log || fail "the default run should use one 25 MiB bucket"
 same one/rwkv-step-6.h5 buckets/rwkv-step-6.h5 "$buckets gradient buckets"
+# One rank under mpirun takes the whole data-parallel path (buckets, MPI_Iallreduce over one rank): the same
+# parameters bit for bit as a plain process with the same threads (mpirun binds a rank to one core, and the
+# GEMMs' summation order depends on the thread count, so both use one thread).
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 "$rwkv" train --config tiny.ini --micro_bsz 4 --proj_dir plain_one \
+  > plain_one.log 2>&1 || { cat plain_one.log; fail "plain 1-thread run"; }
+OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 mpi 1 -x OMP_NUM_THREADS -x OPENBLAS_NUM_THREADS "$rwkv" train \
+  --config tiny.ini --micro_bsz 4 --grad_bucket_mb 0.005 --proj_dir mpi_one > mpi_one.log 2>&1 \
+  || { cat mpi_one.log; fail "1-rank run under mpirun"; }
+grep -q "parallel    1 rank (1 per node), communicator MPI.*gradients in [0-9]* buckets" mpi_one.log \
+  || { cat mpi_one.log; fail "1 rank under mpirun should reduce gradients in buckets"; }
+"$python" compare.py plain_one/rwkv-step-6.h5 mpi_one/rwkv-step-6.h5 0 \
+  || fail "1 rank under mpirun differs from a plain run"
+
 # Activation checkpointing: the gradients are produced inside each block's recomputation (a nested backward).
 mpi 2 "$rwkv" train --config tiny.ini --micro_bsz 2 --grad_bucket_mb 0.005 --grad_cp 1 --proj_dir buckets_cp \
   > buckets_cp.log 2>&1 || { cat buckets_cp.log; fail "2-rank run with small buckets and grad_cp"; }

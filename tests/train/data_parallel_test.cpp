@@ -267,7 +267,7 @@ TEST(DataParallelGradients, AGradientThatGrowsAfterItsBucketStartedIsAnError) {
   }
 }
 
-TEST(DataParallelGradients, OneRankInstallsNothing) {
+TEST(DataParallelGradients, WithoutALauncherNothingIsInstalled) {
   Chain chain;
   SingleProcessCommunicator single;
   GradientAverager averager(single, chain.slots, 64);

@@ -64,7 +64,6 @@ int launch_local_ranks(const std::vector<std::string>& args, const ParsedConfig&
   const int available = cuda::device_count();
   RWKV_CHECK(gpus <= available, "--gpus ", gpus, ": this machine has ", available, " usable CUDA GPU",
              available == 1 ? "" : "s", available == 0 ? " (or this rwkv was built without CUDA)" : "");
-  if (gpus == 1) return -1;  // nothing to launch: train in this process
   RWKV_CHECK(dist::launches_without_mpi(), "--gpus ", gpus, ": the ranks meet through NCCL, which this rwkv was "
              "built without; rebuild with NCCL or start the ranks with mpirun");
   std::vector<std::string> argv{own_executable(), "train"};
@@ -88,14 +87,12 @@ int run_train(const std::vector<std::string>& args) {
                  "of every step's global batch of micro_bsz * accumulate_grad_batches * N. GPU builds with NCCL\n"
                  "also take torchrun's RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. A rank that makes\n"
                  "no progress for dist_timeout seconds (hung) ends the whole job with an error naming it.\n"
-                 "`rwkv train --config F --gpus N` starts the N ranks on this node itself.\n\n"
+                 "`rwkv train --config F --gpus N` starts the N ranks on this node itself (N = 1 too: one NCCL\n"
+                 "rank, which measures what the data-parallel path costs).\n\n"
               << parsed.help_text;
     return 0;
   }
-  if (parsed.extra.count("gpus") != 0) {
-    const int status = launch_local_ranks(args, parsed);
-    if (status >= 0) return status;
-  }
+  if (parsed.extra.count("gpus") != 0) return launch_local_ranks(args, parsed);
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
   // Under mpirun/srun this joins the job (MPI); otherwise a single process.

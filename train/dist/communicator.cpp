@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <memory>
 
+#include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "train/dist/launch_environment.h"
 #include "train/dist/single_process.h"
@@ -45,7 +46,10 @@ std::unique_ptr<Communicator> make_environment_communicator([[maybe_unused]] con
 
 std::unique_ptr<Communicator> make_process_communicator() {
   const LaunchEnvironment launch = detect_launch_environment();
-  if (!launch.by_mpi && launch.world_size > 1) return make_environment_communicator(launch);
+  // torchrun style: NCCL ranks; one rank too when there is a GPU to run it (`rwkv train --gpus 1`).
+  if (launch.by_environment && (launch.world_size > 1 || (launches_without_mpi() && cuda::device_count() > 0))) {
+    return make_environment_communicator(launch);
+  }
   if (!launch.by_mpi) return std::make_unique<SingleProcessCommunicator>();
 #ifdef RWKV_HAVE_MPI
   return std::make_unique<MpiCommunicator>();

@@ -31,6 +31,9 @@ public:
   virtual int local_rank() const = 0;   // rank among the processes of this node (picks the GPU)
   virtual int local_size() const = 0;   // processes on this node
   virtual std::string name() const = 0;  // for the startup table, e.g. "MPI (Open MPI v4.1.4)"
+  // Whether gradients take the data-parallel path (buckets, all-reduce): true under any launcher, even for one
+  // rank (`mpirun -np 1`, `--gpus 1`: the wrapper's cost can be measured); false for a plain single process.
+  virtual bool is_data_parallel() const { return true; }
   // Whether buffers may be GPU memory (NCCL); the others take host memory only.
   virtual bool accepts_device_memory() const { return false; }
 

@@ -11,7 +11,7 @@ GradientAverager::GradientAverager(Communicator& communicator, std::vector<Optim
                                    size_t bucket_bytes)
     : communicator_(communicator), slots_(slots) {
   RWKV_CHECK(bucket_bytes > 0, "gradient buckets must hold at least one byte");
-  if (communicator_.world_size() == 1) return;
+  if (!communicator_.is_data_parallel()) return;
   bucket_of_slot_.resize(slots_.size());
   final_.assign(slots_.size(), false);
   for (size_t i = slots_.size(); i-- > 0;) {
@@ -27,7 +27,7 @@ GradientAverager::GradientAverager(Communicator& communicator, std::vector<Optim
 }
 
 GradientAverager::~GradientAverager() {
-  if (communicator_.world_size() == 1) return;
+  if (!communicator_.is_data_parallel()) return;
   for (OptimizerSlot& slot : slots_) {
     if (slot.parameter.defined()) slot.parameter.set_grad_accumulated_hook({});
   }
@@ -40,7 +40,7 @@ GradientAverager::~GradientAverager() {
 }
 
 void GradientAverager::prepare_for_final_backward() {
-  if (communicator_.world_size() == 1) return;
+  if (!communicator_.is_data_parallel()) return;
   final_.assign(slots_.size(), false);
   for (Bucket& bucket : buckets_) {
     RWKV_CHECK(!bucket.reduction, "gradient averaging: a bucket of the previous step was never finished");
@@ -96,7 +96,7 @@ void GradientAverager::start(Bucket& bucket) {
 }
 
 void GradientAverager::finish() {
-  if (communicator_.world_size() == 1) return;
+  if (!communicator_.is_data_parallel()) return;
   RWKV_CHECK(armed_, "gradient averaging: finish() without prepare_for_final_backward()");
   armed_ = false;
   started_during_backward_ = static_cast<int64_t>(next_to_start_);

@@ -7,7 +7,7 @@
 // waits for every bucket and writes sum / world_size back into each gradient, so every rank takes the same
 // step (clipping and the NaN check see the global gradient). Buckets start in index order on every rank,
 // so the ranks' collectives always match. The buffers live on the GPU when the gradients do and the
-// communicator takes device memory (NCCL), else on the host.
+// communicator takes device memory (NCCL), else on the host. Under a launcher this runs even for one rank.
 #pragma once
 
 #include <memory>
@@ -21,7 +21,7 @@ namespace rwkv::dist {
 class GradientAverager {
 public:
   // Installs the hooks on the slots' parameters (removed again by the destructor). `slots` must outlive this
-  // and keep its parameters. bucket_bytes > 0; nothing is installed for a world of one.
+  // and keep its parameters. bucket_bytes > 0; nothing is installed for a process without a launcher.
   GradientAverager(Communicator& communicator, std::vector<OptimizerSlot>& slots, size_t bucket_bytes);
   ~GradientAverager();
   GradientAverager(const GradientAverager&) = delete;

@@ -54,8 +54,8 @@ LaunchEnvironment detect_launch_environment() {
     // PMIx publishes the size only through its API; MPI_Comm_size will tell.
     launch = {true, integer_variable("PMIX_RANK", 0), integer_variable("SLURM_NTASKS", 1), "PMIX_RANK"};
   } else if (std::getenv("WORLD_SIZE") != nullptr) {
-    // torchrun's convention: recognised so that it is refused clearly rather than run as N separate jobs.
-    launch = {false, integer_variable("RANK", 0), integer_variable("WORLD_SIZE", 1), "RANK/WORLD_SIZE"};
+    // torchrun's convention (also what `rwkv train --gpus N` sets): NCCL ranks meeting over TCP.
+    launch = {false, integer_variable("RANK", 0), integer_variable("WORLD_SIZE", 1), "RANK/WORLD_SIZE", true};
   }
   return launch;
 }

@@ -12,6 +12,7 @@ struct LaunchEnvironment {
   int rank = 0;
   int world_size = 1;   // 1 when the launcher does not say
   std::string source;   // the variables it was read from, for messages
+  bool by_environment = false;  // torchrun's variables (RANK, WORLD_SIZE, ...) without an MPI launcher
 };
 
 LaunchEnvironment detect_launch_environment();

@@ -15,6 +15,7 @@ public:
   int local_rank() const override { return 0; }
   int local_size() const override { return 1; }
   std::string name() const override { return "none (single process)"; }
+  bool is_data_parallel() const override { return false; }
   void all_reduce_sum(std::span<float>) override {}
   void all_reduce_sum(std::span<double>) override {}
   void reduce_scatter_sum(std::span<const float> all, std::span<float> mine) override { copy(all, mine); }

@@ -16,6 +16,7 @@ public:
   int local_rank() const override { return inner_.local_rank(); }
   int local_size() const override { return inner_.local_size(); }
   std::string name() const override { return inner_.name(); }
+  bool is_data_parallel() const override { return inner_.is_data_parallel(); }
   bool accepts_device_memory() const override { return inner_.accepts_device_memory(); }
   void all_reduce_sum(std::span<float> values) override;
   std::unique_ptr<PendingCollective> start_all_reduce_sum(std::span<float> values) override;
