@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs ON the GPU host, from the repository root, with .device/ (from scripts/gpu/build-device.sh) carried:
-# the CUDA test suites (Cuda*) and the WKV benchmark in fp32 and bf16. Logs go to $OUT when set (the device
-# tool's output folder), else to .device/logs. Exits non-zero when any step failed.
+# the CUDA test suites (Cuda*), the WKV benchmark in fp32 and bf16, and the data-parallel check
+# (scripts/gpu/data-parallel-check.sh). Logs go to $OUT when set (the device tool's output folder), else to
+# .device/logs. Exits non-zero when any step failed.
 # Usage: scripts/gpu/run-device.sh [extra gtest arguments, e.g. --gtest_filter='CudaWkv*']
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,4 +30,6 @@ for arg in "$@"; do [[ $arg == --gtest_filter=* ]] && test_args=(); done
 run cuda_tests .device/rwkv_tests "${test_args[@]}" --gtest_output="xml:$logs/cuda_tests.xml" "$@"
 run bench_wkv_fp32 .device/rwkv bench wkv --dtype fp32
 run bench_wkv_bf16 .device/rwkv bench wkv --dtype bf16
+# The data-parallel path on this one GPU: plain vs --gpus 1 (NCCL, TCP bootstrap) vs mpirun -np 1 (NCCL over MPI).
+run data_parallel scripts/gpu/data-parallel-check.sh .device/rwkv
 exit $status
