@@ -142,31 +142,38 @@ std::unique_ptr<TextCodec> make_codec(const std::string& tokenizer_path, const s
   return codec;
 }
 
-std::vector<int32_t> generate(const Rwkv4& model, const TextCodec& codec, const GenerationRequest& request,
-                              Device device, const std::function<void(const std::string&)>& on_text) {
-  std::vector<int32_t> prompt = codec.encode(request.prompt.empty() ? "\n" : request.prompt);
-  RWKV_CHECK(!prompt.empty(), "generate: the prompt encodes to no tokens");
+PromptState read_prompt(const Rwkv4& model, std::span<const int32_t> ids, Device device, const PromptState* start) {
+  RWKV_CHECK(!ids.empty(), "generate: the prompt encodes to no tokens");
   ag::NoGradGuard no_grad;
-  Generator rng(request.seed);
-  ModelState state = zero_state(model.config(), 1);
-  for (LayerState& layer : state) {
+  PromptState state;
+  state.layers = start ? start->layers : zero_state(model.config(), 1);
+  state.tokens = start ? start->tokens : 0;
+  for (LayerState& layer : state.layers) {
     layer.att_previous = ag::Variable(layer.att_previous.data().to(device));
     layer.ffn_previous = ag::Variable(layer.ffn_previous.data().to(device));
     layer.wkv = ag::Variable(layer.wkv.data().to(device));
   }
-  auto run = [&](const std::vector<int32_t>& ids) {
-    const Tensor input = Tensor::from_vector(ids, {1, static_cast<int64_t>(ids.size())}).to(device);
-    const Tensor logits = model.forward(input, &state).data();
-    const int64_t last = logits.size(1) - 1;
-    std::vector<float> row = logits.slice(1, last, last + 1).reshape({logits.size(2)}).to_vector<float>();
-    for (int32_t id : codec.banned()) row[static_cast<size_t>(id)] = -INFINITY;
-    return row;
-  };
-  std::vector<float> logits = run(prompt);
+  const std::vector<int32_t> copy(ids.begin(), ids.end());
+  const Tensor input = Tensor::from_vector(copy, {1, static_cast<int64_t>(copy.size())}).to(device);
+  const Tensor logits = model.forward(input, &state.layers).data();
+  const int64_t last = logits.size(1) - 1;
+  state.logits = logits.slice(1, last, last + 1).reshape({logits.size(2)}).to_vector<float>();
+  state.tokens += static_cast<int64_t>(ids.size());
+  return state;
+}
+
+std::vector<int32_t> generate_from(const Rwkv4& model, const TextCodec& codec, PromptState state,
+                                   const GenerationRequest& request, Device device,
+                                   const std::function<void(const std::string&)>& on_text) {
+  RWKV_CHECK(static_cast<int64_t>(state.logits.size()) == model.config().vocab_size, "generate: the state has ",
+             state.logits.size(), " logits but the model a vocabulary of ", model.config().vocab_size);
+  Generator rng(request.seed);
   std::vector<int32_t> generated;
   std::string text;
   size_t printed = 0;
   for (int64_t i = 0; i < request.tokens; ++i) {
+    std::vector<float> logits = state.logits;
+    for (int32_t id : codec.banned()) logits[static_cast<size_t>(id)] = -INFINITY;
     const int32_t token = sample_token(logits, request.sampling, rng);
     generated.push_back(token);
     text = codec.decode(generated);
@@ -175,10 +182,16 @@ std::vector<int32_t> generate(const Rwkv4& model, const TextCodec& codec, const 
       on_text(text.substr(printed, ready - printed));
       printed = ready;
     }
-    if (i + 1 < request.tokens) logits = run({token});
+    if (i + 1 < request.tokens) state = read_prompt(model, std::span<const int32_t>(&token, 1), device, &state);
   }
   if (printed < text.size() && on_text) on_text(text.substr(printed));
   return generated;
+}
+
+std::vector<int32_t> generate(const Rwkv4& model, const TextCodec& codec, const GenerationRequest& request,
+                              Device device, const std::function<void(const std::string&)>& on_text) {
+  const std::vector<int32_t> prompt = codec.encode(request.prompt.empty() ? "\n" : request.prompt);
+  return generate_from(model, codec, read_prompt(model, prompt, device), request, device, on_text);
 }
 
 }  // namespace rwkv

@@ -49,8 +49,24 @@ struct GenerationRequest {
 };
 
 // Generates and calls on_text with each new piece of decoded text as soon as it is complete UTF-8.
-// Returns the generated ids. Deterministic for a seed.
+// Returns the generated ids. Deterministic for a seed. Same as read_prompt() then generate_from().
 std::vector<int32_t> generate(const Rwkv4& model, const TextCodec& codec, const GenerationRequest& request,
                               Device device, const std::function<void(const std::string&)>& on_text);
+
+// The model after reading some tokens: all that generation needs to continue (rnn_state_io.h saves it).
+struct PromptState {
+  ModelState layers;          // batch 1, on the model's device
+  std::vector<float> logits;  // after the last token read, before any banned id is masked
+  int64_t tokens = 0;         // tokens read so far
+};
+
+// Reads `ids` (at least one) in parallel mode from `start`, or from the zero state when it is null.
+PromptState read_prompt(const Rwkv4& model, std::span<const int32_t> ids, Device device,
+                        const PromptState* start = nullptr);
+
+// Samples request.tokens tokens from `state` (request.prompt is not read: it is already in the state).
+std::vector<int32_t> generate_from(const Rwkv4& model, const TextCodec& codec, PromptState state,
+                                   const GenerationRequest& request, Device device,
+                                   const std::function<void(const std::string&)>& on_text);
 
 }  // namespace rwkv
