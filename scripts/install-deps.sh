@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages this project needs that are not yet installed (needs root or sudo).
 #   scripts/install-deps.sh          build and run (and the demo's text corpus, Debian's fortunes)
-#   scripts/install-deps.sh --test   also what the test suite needs (PyTorch and h5py for the reference test)
+#   scripts/install-deps.sh --test   also what the test suite needs: PyTorch, NumPy and h5py (reference and
+#                                    export tests), clang with libFuzzer and the sanitizer runtimes (fuzz
+#                                    targets), Chromium (renders the training report headless)
 # The CUDA Toolkit is not installed here: when it is present (nvcc under /usr/local/cuda), the build finds it.
 set -euo pipefail
 
@@ -12,7 +14,7 @@ packages=(
   python3 fortunes
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(python3-numpy python3-h5py python3-torch)
+  packages+=(python3-numpy python3-h5py python3-torch clang libclang-rt-14-dev chromium)
 fi
 
 missing=()

@@ -72,10 +72,15 @@ const std::vector<Option>& option_table() {
       {"keep_last", &TrainConfig::keep_last, "checkpoints kept by rotation (0: all)"},
       {"log_every", &TrainConfig::log_every, "log a line every N steps"},
       {"max_bad_steps", &TrainConfig::max_bad_steps, "consecutive NaN/Inf steps tolerated before stopping"},
-      // Last in the table: checkpoints written before it existed still compare line by line on resume.
+      // Newer keys go last: checkpoints written before they existed still compare line by line on resume.
       {"dist_timeout", &TrainConfig::dist_timeout,
        "data-parallel: seconds a step's compute or a collective may take before the job is aborted as hung "
        "(0: wait forever)"},
+      {"val_data_file", &TrainConfig::val_data_file,
+       "held-out data evaluated during training, same forms as data_file (empty: no validation)"},
+      {"val_data_type", &TrainConfig::val_data_type, "binidx, numpy, utf-8 or bytes (empty: from the file name)"},
+      {"val_every", &TrainConfig::val_every, "also evaluate val_data_file every N steps (0: only at the end)"},
+      {"val_max_windows", &TrainConfig::val_max_windows, "windows of ctx_len + 1 per evaluation (0: all)"},
   };
   return table;
 }
@@ -152,7 +157,13 @@ int line_of(const std::string& text, const std::string& key) {
 // Parses INI text into `parsed` (values not yet stored); unknown keys are errors naming `origin` and the line.
 po::parsed_options parse_ini(const std::string& text, const std::string& origin, const po::options_description& d) {
   std::istringstream stream(text);
-  po::parsed_options parsed = po::parse_config_file(stream, d, /*allow_unregistered=*/true);
+  po::parsed_options parsed = [&] {
+    try {
+      return po::parse_config_file(stream, d, /*allow_unregistered=*/true);
+    } catch (const po::error& e) {  // e.g. a line that is not `key = value`
+      RWKV_FAIL(origin, ": ", e.what(), " (lines must be `key = value`, `# comment` or `[section]`)");
+    }
+  }();
   for (const po::option& option : parsed.options) {
     if (option.unregistered) {
       const int line = line_of(text, option.string_key);
@@ -333,6 +344,13 @@ void TrainConfig::validate() const {
              "'");
   RWKV_CHECK(device == "auto" || device == "cpu" || device == "cuda" || device.starts_with("cuda:"),
              "config: device must be auto, cpu, cuda or cuda:N, got '", device, "'");
+  non_negative("val_every", val_every);
+  non_negative("val_max_windows", val_max_windows);
+  RWKV_CHECK(!val_data_file.empty() || (val_every == 0 && val_max_windows == 0 && val_data_type.empty()),
+             "config: val_every, val_max_windows and val_data_type need val_data_file (the held-out data)");
+  RWKV_CHECK(val_data_type.empty() || val_data_type == "binidx" || val_data_type == "numpy" ||
+                 val_data_type == "utf-8" || val_data_type == "bytes",
+             "config: val_data_type must be binidx, numpy, utf-8 or bytes, got '", val_data_type, "'");
   RWKV_CHECK(data_type.empty() || data_type == "binidx" || data_type == "numpy" || data_type == "utf-8" ||
                  data_type == "bytes",
              "config: data_type must be binidx, numpy, utf-8 or bytes, got '", data_type, "'");

@@ -61,6 +61,11 @@ struct TrainConfig {
   int64_t keep_last = 3;            // checkpoints kept by rotation (0 = keep all)
   int64_t log_every = 1;
   int64_t max_bad_steps = 5;        // consecutive NaN/Inf steps before stopping with an error
+  // ---- validation (held-out loss during training)
+  std::string val_data_file;        // same forms as data_file; empty = no validation
+  std::string val_data_type;        // as data_type; empty = from the file name
+  int64_t val_every = 0;            // also evaluate every N steps (0 = only at the end of the run)
+  int64_t val_max_windows = 0;      // windows of ctx_len + 1 per evaluation (0 = all)
 
   ModelConfig model() const;
   // Checks values and combinations; the error names the key and the expected form.

@@ -33,6 +33,7 @@
 #include "train/model_io.h"
 #include "train/run_log.h"
 #include "train/schedule.h"
+#include "train/validation.h"
 
 namespace rwkv {
 
@@ -185,12 +186,23 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
                config.vocab_size, " is smaller than the ", *source.vocab_size(), " symbols of ", config.data_file);
   }
   if (source.size() <= kScanLimitTokens) source.check_vocab(static_cast<uint64_t>(config.vocab_size));
+  // Held-out data is checked here too: bad validation data is an error before training starts.
+  std::optional<ValidationSet> validation;
+  if (!config.val_data_file.empty()) {
+    validation.emplace(config, config.vocab_size, communicator.rank(), static_cast<int>(world));
+  }
   const ScheduleShape shape = schedule_shape(config, world);
   const int64_t end_step = schedule_end_step(config, shape);
-  const auto sampler = data::make_training_sampler(
-      {static_cast<uint64_t>(config.ctx_len), config.magic_prime, static_cast<uint64_t>(config.my_pile_shift),
-       static_cast<uint64_t>(config.epoch_begin), config.seed},
-      source.size());
+  const auto sampler = [&] {
+    try {
+      return data::make_training_sampler(
+          {static_cast<uint64_t>(config.ctx_len), config.magic_prime, static_cast<uint64_t>(config.my_pile_shift),
+           static_cast<uint64_t>(config.epoch_begin), config.seed},
+          source.size());
+    } catch (const Error& e) {  // data shorter than ctx_len, a magic_prime that does not fit: name the data
+      RWKV_FAIL("config: ", e.what(), " (data_file ", config.data_file, ")");
+    }
+  }();
   const data::BatchBuilder batches(source, *sampler, static_cast<uint64_t>(config.vocab_size),
                                    static_cast<uint64_t>(config.micro_bsz), static_cast<uint64_t>(communicator.rank()),
                                    static_cast<uint64_t>(world));
@@ -255,6 +267,10 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
                model.config().parameter_count() * 4.0 / (1 << 20), model.config().parameter_count() * 8.0 / (1 << 20));
   console.line("  data        %s: %s tokens (%s), %s", config.data_file.c_str(),
                human_count(static_cast<double>(source.size())).c_str(), source.kind().c_str(), sampler->describe().c_str());
+  if (validation) {
+    const std::string when = config.val_every > 0 ? "every " + std::to_string(config.val_every) + " steps and " : "";
+    console.line("  validation  %s; %sat the end", validation->describe().c_str(), when.c_str());
+  }
   const std::string ranks_factor = world == 1 ? "" : " x " + std::to_string(world) + " ranks";
   console.line("  batch       micro_bsz %lld x accumulate %lld%s = %lld sequences, %s tokens per step",
                static_cast<long long>(config.micro_bsz), static_cast<long long>(config.accumulate_grad_batches),
@@ -292,7 +308,12 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
   }
 
   std::optional<RunLog> log;  // metrics and the loss curve: rank 0's
-  if (communicator.is_root()) log.emplace(config.proj_dir, state.global_step);
+  if (communicator.is_root()) {
+    log.emplace(config.proj_dir, state.global_step);
+    write_run_info(config.proj_dir, {config.to_ini(), origin, device.str(),
+                                     device.is_cuda() ? cuda::device_name(device.index) : std::string(), world,
+                                     state.global_step});
+  }
   auto save = [&](const std::string& name) {
     const std::string path = config.proj_dir + "/" + name;
     state.mini_epoch = config.epoch_begin + state.global_step / shape.epoch_steps;
@@ -367,6 +388,10 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     record.step = state.global_step;
     record.ms = ms;
     record.tokens_per_second = static_cast<double>(tokens_per_step) / (ms / 1000.0);
+    record.rss_peak_bytes = process_peak_rss_bytes();
+    const AllocatorStats memory = allocator_for(device).stats();
+    record.allocator_peak_bytes =
+        memory.peak_bytes_reserved > 0 ? memory.peak_bytes_reserved : memory.peak_bytes_in_use;
     if (log) log->append(record);
     outcome.records.push_back(record);
     if (hooks.on_step) hooks.on_step(record);
@@ -390,6 +415,18 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
                   std::string(static_cast<size_t>(30 - filled), '.').c_str(), static_cast<long long>(state.global_step),
                   static_cast<long long>(stop_step), record.loss, eta);
       std::fflush(stdout);
+    }
+    // Validation (all ranks, each a share of the windows): after the update, before this step's checkpoint.
+    if (validation && ((config.val_every > 0 && state.global_step % config.val_every == 0) ||
+                       state.global_step >= stop_step)) {
+      std::optional<dist::ProgressWatchdog::Scope> evaluating;
+      if (watchdog) evaluating.emplace(*watchdog, "validation");
+      const ValidationRecord checked = validation->evaluate(model, device, state.global_step, communicator);
+      if (log) log->append(checked);
+      outcome.validations.push_back(checked);
+      console.line("validation at step %lld | val_loss %.4f | val_ppl %.3f | %s tokens",
+                   static_cast<long long>(checked.step), checked.loss, checked.perplexity,
+                   human_count(static_cast<double>(checked.tokens)).c_str());
     }
     const bool epoch_end = state.global_step % shape.epoch_steps == 0;
     const int64_t run_epoch = state.global_step / shape.epoch_steps - 1;  // run-local index of the epoch just done

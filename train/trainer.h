@@ -20,12 +20,25 @@ struct StepRecord {
   double ms = 0;
   double tokens_per_second = 0;
   bool skipped = false;  // non-finite loss or gradients: no update
+  // Memory high-water marks so far (no per-step reset exists): the process's peak resident set, and the peak
+  // of the training device's allocator (tensor bytes on the CPU; reserved bytes of the CUDA caching allocator).
+  int64_t rss_peak_bytes = 0;
+  int64_t allocator_peak_bytes = 0;
+};
+
+// The held-out loss of val_data_file after `step` (evaluated at val_every steps and at the end of the run).
+struct ValidationRecord {
+  int64_t step = 0;
+  double loss = 0;        // mean cross-entropy per predicted token (nats)
+  double perplexity = 0;  // exp(loss)
+  int64_t tokens = 0;     // predicted tokens
 };
 
 struct TrainOutcome {
   int64_t global_step = 0;
   std::string last_checkpoint;
   std::vector<StepRecord> records;  // the steps this run took
+  std::vector<ValidationRecord> validations;  // the evaluations of val_data_file this run made
   bool interrupted = false;         // stopped by SIGINT/SIGTERM (after saving)
 };
 

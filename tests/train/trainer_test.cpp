@@ -8,11 +8,14 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/dataset.h"
 #include "train/checkpoint.h"
+#include "train/evaluate.h"
 #include "train/hdf5.h"
 #include "train/model_init.h"
 #include "train/model_io.h"
 #include "train/trainer.h"
+#include "train/validation.h"
 
 namespace rwkv {
 namespace {
@@ -263,6 +266,42 @@ TEST_F(TrainTrainer, OnlyRankZeroWritesAndTheCheckpointRecordsTheWorldSize) {
   ASSERT_TRUE(fs::exists(root.last_checkpoint));
   EXPECT_TRUE(fs::exists(dir_ / "ranks" / "metrics.jsonl"));
   EXPECT_EQ(read_train_state(root.last_checkpoint).world_size, 2);
+}
+
+// Each rank validates its share of the windows and one all-reduce combines them; only rank 0 logs the result.
+TEST_F(TrainTrainer, ValidationSplitsTheWindowsAcrossRanksAndOnlyRankZeroLogsIt) {
+  TrainConfig config = small_config("val_ranks");
+  config.max_steps = 4;
+  config.micro_bsz = 2;
+  config.val_data_file = config.data_file;
+  config.val_data_type = "bytes";
+  config.val_every = 2;
+  config.val_max_windows = 10;
+  MirrorPeerCommunicator rank1(1);
+  TrainerHooks hooks = quiet_;
+  hooks.communicator = &rank1;
+  const TrainOutcome other = run_training(config, hooks);
+  ASSERT_EQ(other.validations.size(), 2u);  // steps 2 and 4
+  for (const ValidationRecord& record : other.validations) EXPECT_TRUE(std::isfinite(record.loss));
+  EXPECT_FALSE(fs::exists(dir_ / "val_ranks" / "metrics.jsonl"));
+
+  MirrorPeerCommunicator rank0(0);
+  hooks.communicator = &rank0;
+  const TrainOutcome root = run_training(config, hooks);
+  ASSERT_EQ(root.validations.size(), 2u);
+  EXPECT_EQ(root.validations[1].tokens, 10 * config.ctx_len);  // all ranks' windows
+  // The mirror peer reports what rank 0 does: the combined loss is the mean over rank 0's share, windows 0-4.
+  const data::TokenSource source = data::open_dataset({config.data_file, "bytes", ""});
+  const EvalResult share = evaluate(*load_model(root.last_checkpoint),
+                                    token_range(source, 0, 5 * static_cast<uint64_t>(config.ctx_len + 1)),
+                                    config.ctx_len, config.micro_bsz, Device::cpu());
+  EXPECT_NEAR(root.validations[1].loss, share.loss, 1e-12);
+  std::ifstream metrics(dir_ / "val_ranks" / "metrics.jsonl");
+  int validation_lines = 0;
+  for (std::string line; std::getline(metrics, line);) {
+    validation_lines += line.find("\"val_loss\"") != std::string::npos;
+  }
+  EXPECT_EQ(validation_lines, 2);
 }
 
 }  // namespace

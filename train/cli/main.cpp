@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "train/cli/command.h"
+#include "train/run_log.h"
 
 namespace rwkv::cli {
 
@@ -75,7 +76,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (name == "--version") {
-    std::cout << "rwkv 0.1.0\n";
+    std::cout << "rwkv " << rwkv::kRwkvVersion << "\n";
     return 0;
   }
   const auto found = registry().find(name);
