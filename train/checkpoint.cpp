@@ -1,12 +1,17 @@
 #include "train/checkpoint.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 
+#include "train/file_seal.h"
 #include "train/hdf5.h"
 #include "train/model_io.h"
 
@@ -53,6 +58,23 @@ void write_contents(hdf5::File& file, const Rwkv4& model, const Optimizer& optim
   train.set_int_attribute("complete", 1);
 }
 
+// Temporary files that writers killed mid-save (SIGKILL, power loss) left in `directory`: "<name>.tmp-<pid>" of
+// a process that no longer exists. Best effort: a file that cannot be removed is left for the next save.
+void remove_stale_temporaries(const fs::path& directory) {
+  std::error_code error;
+  for (fs::directory_iterator item(directory, error), end; !error && item != end; item.increment(error)) {
+    const std::string name = item->path().filename().string();
+    const size_t mark = name.rfind(".tmp-");
+    if (!name.starts_with("rwkv-") || mark == std::string::npos) continue;
+    const std::string pid_text = name.substr(mark + 5);
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
+    const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+    if (pid == ::getpid() || pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    std::error_code ignored;
+    fs::remove(item->path(), ignored);
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Rwkv4& model, const Optimizer& optimizer, const TrainState& state) {
@@ -61,20 +83,22 @@ void save_checkpoint(const std::string& path, const Rwkv4& model, const Optimize
   const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
   try {
     {
-      hdf5::File file = hdf5::File::create(temporary);
+      hdf5::File file = hdf5::File::create(temporary, kSealBytes);
       write_contents(file, model, optimizer, state);
       file.close();
     }
+    seal_file(temporary);  // from now on any damage to the file is detected before HDF5 parses it
     fsync_path(temporary, false);
     read_train_state(temporary);  // it must read back before it may replace anything
     std::error_code error;
     fs::rename(temporary, final_path, error);
     RWKV_CHECK(!error, "checkpoint: cannot rename '", temporary, "' to '", path, "': ", error.message());
     fsync_path(directory.string(), true);
-  } catch (...) {
+    remove_stale_temporaries(directory);
+  } catch (const std::exception& e) {
     std::error_code ignored;
     fs::remove(temporary, ignored);  // the previous checkpoint under `path`, if any, is untouched
-    throw;
+    RWKV_FAIL("checkpoint: cannot save '", path, "' (earlier checkpoints are untouched): ", e.what());
   }
 }
 
@@ -93,8 +117,17 @@ TrainState read_train_state(const std::string& path) {
   state.tokens_seen = train.int_attribute("tokens_seen");
   state.mini_epoch = train.int_attribute("mini_epoch");
   state.world_size = train.int_attribute("world_size");
-  state.rng_seed = std::stoull(train.string_attribute("rng_seed"));
-  state.rng_offset = std::stoull(train.string_attribute("rng_offset"));
+  // uint64 stored as decimal text: anything else (a sign, trailing junk, overflow) is a corrupt file.
+  const auto unsigned_text = [&](const char* name) {
+    const std::string text = train.string_attribute(name);
+    uint64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    RWKV_CHECK(error == std::errc() && end == text.data() + text.size() && !text.empty(), path, ": /train attribute '",
+               name, "' must be an unsigned decimal integer, got '", text, "'");
+    return value;
+  };
+  state.rng_seed = unsigned_text("rng_seed");
+  state.rng_offset = unsigned_text("rng_offset");
   state.sampler = train.string_attribute("sampler");
   state.config_ini = train.string_attribute("config");
   return state;

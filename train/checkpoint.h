@@ -2,6 +2,8 @@
 // per parameter, step count and hyper-parameters), /train (global step, tokens seen, mini-epoch, sampler, RNG,
 // world size, the resolved config text). Written atomically: a temporary file is written, flushed, fsynced and
 // checked, then renamed over the final name, so a crash leaves either the old or the new file, never a torn one.
+// The file is sealed (train/file_seal.h): later damage is reported by name before HDF5 reads it. Temporary files
+// left by writers that were killed are removed by the next successful save.
 #pragma once
 
 #include <cstdint>

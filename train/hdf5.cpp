@@ -6,6 +6,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "train/file_seal.h"
+
 namespace rwkv::hdf5 {
 
 static_assert(std::is_same_v<hid_t, int64_t>, "this wrapper expects HDF5 >= 1.10 (64-bit identifiers)");
@@ -51,6 +53,11 @@ namespace {
 
 using detail::Handle;
 
+// Every file is closed by its owner. HDF5's own clean-up at exit would retry a file whose write failed (disk
+// full, EFBIG) and crash in H5F__close_cb (HDF5 1.10), turning a clear error into a segfault. It must be
+// switched off before the library's first call (even H5F_ACC_* initialise it), hence a static initialiser.
+[[maybe_unused]] const bool hdf5_cleanup_at_exit_off = H5dont_atexit() >= 0;
+
 // HDF5 prints its error stack to stderr by default; we report errors ourselves. The setting is per thread in
 // thread-safe builds of the library, hence thread_local.
 void silence_hdf5_errors() {
@@ -64,6 +71,12 @@ void silence_hdf5_errors() {
 herr_t collect_innermost_message(unsigned, const H5E_error2_t* error, void* out) {
   auto* message = static_cast<std::string*>(out);
   if (message->empty() && error->desc != nullptr && error->desc[0] != '\0') *message = error->desc;
+  // A failed system call's description spans lines with buffer addresses and times; its errno text says it.
+  const size_t system = message->find("error message = '");
+  if (system != std::string::npos) {
+    const size_t start = system + 17, end = message->find('\'', start);
+    *message = "system error: " + message->substr(start, end == std::string::npos ? std::string::npos : end - start);
+  }
   return 0;
 }
 
@@ -204,11 +217,12 @@ herr_t collect_attribute_name(hid_t, const char* name, const H5A_info_t*, void* 
 
 File::File(std::shared_ptr<detail::Handle> file, std::string path) : file_(std::move(file)), path_(std::move(path)) {}
 
-File File::create(const std::string& path) {
+File File::create(const std::string& path, size_t user_block_bytes) {
   silence_hdf5_errors();
   Handle creation_list(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
   if (!creation_list.valid() ||
-      H5Pset_link_creation_order(creation_list.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0) {
+      H5Pset_link_creation_order(creation_list.id(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED) < 0 ||
+      (user_block_bytes > 0 && H5Pset_userblock(creation_list.id(), user_block_bytes) < 0)) {
     fail(path, "", "cannot prepare the file creation properties");
   }
   const hid_t id = H5Fcreate(path.c_str(), H5F_ACC_TRUNC, creation_list.id(), H5P_DEFAULT);
@@ -223,6 +237,7 @@ hid_t open_existing(const std::string& path, unsigned flags) {
   const auto status = std::filesystem::status(path, error);
   if (!std::filesystem::exists(status)) fail(path, "", "no such file");
   if (!std::filesystem::is_regular_file(status)) fail(path, "", "not a regular file");
+  check_seal(path);  // a damaged sealed file must not reach the library: HDF5 can crash on damaged metadata
 #if H5_VERSION_GE(1, 12, 0)  // H5Fis_hdf5 is deprecated from 1.12 on
   const htri_t is_hdf5 = H5Fis_accessible(path.c_str(), H5P_DEFAULT);
 #else

@@ -69,7 +69,9 @@ private:
 
 class File {
 public:
-  static File create(const std::string& path);  // creates or truncates
+  // Creates or truncates. user_block_bytes (0, or a power of two >= 512) reserves that many bytes at the start
+  // of the file that HDF5 leaves alone, e.g. for a seal (train/file_seal.h).
+  static File create(const std::string& path, size_t user_block_bytes = 0);
   static File open_read(const std::string& path);
   static File open_read_write(const std::string& path);
 
