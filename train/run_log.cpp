@@ -100,10 +100,11 @@ void RunLog::append(const StepRecord& r) {
   char line[512];
   std::snprintf(line, sizeof(line),
                 "{\"step\": %lld, \"loss\": %s, \"grad_norm\": %s, \"lr\": %.9g, \"ms\": %.3f, "
-                "\"tokens_per_s\": %s, \"skipped\": %s, \"rss_peak_mib\": %.1f, \"alloc_peak_mib\": %.1f}\n",
+                "\"tokens_per_s\": %s, \"skipped\": %s, \"rss_peak_mib\": %.1f, \"alloc_peak_mib\": %.1f, "
+                "\"reduce_wait_ms\": %.3f}\n",
                 static_cast<long long>(r.step), number_or_null(r.loss).c_str(), number_or_null(r.grad_norm).c_str(),
                 r.lr, r.ms, number_or_null(r.tokens_per_second, "%.1f").c_str(), r.skipped ? "true" : "false",
-                mib(r.rss_peak_bytes), mib(r.allocator_peak_bytes));
+                mib(r.rss_peak_bytes), mib(r.allocator_peak_bytes), r.reduce_wait_ms);
   metrics_ << line;
   metrics_.flush();
   if (!r.skipped) losses_.emplace_back(r.step, r.loss);

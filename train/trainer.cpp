@@ -357,7 +357,12 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
       loss.backward(accumulate == 1 ? Tensor() : Tensor::full({}, 1.0 / static_cast<double>(accumulate),
                                                               loss.dtype(), device));
     }
-    if (gradients) gradients->finish();  // ZeRO-1 reduce-scatters them in its step instead
+    double reduce_wait_ms = 0;
+    if (gradients) {  // ZeRO-1 reduce-scatters them in its step instead
+      const auto waiting = std::chrono::steady_clock::now();
+      gradients->finish();
+      reduce_wait_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - waiting).count();
+    }
     // The loss of the global batch, and whether any rank was asked to stop (all ranks must stop together).
     std::array<double, 2> shared{loss_sum, stop_requested().load() ? 1.0 : 0.0};
     communicator.all_reduce_sum(shared);
@@ -365,6 +370,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     StepRecord record;
     record.loss = shared[0] / static_cast<double>(accumulate * world);
     record.lr = lr;
+    record.reduce_wait_ms = reduce_wait_ms;
     StepReport report;
     if (std::isfinite(record.loss)) report = zero ? zero->step(lr) : optimizer.step(lr);
     computing.reset();

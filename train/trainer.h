@@ -24,6 +24,9 @@ struct StepRecord {
   // of the training device's allocator (tensor bytes on the CPU; reserved bytes of the CUDA caching allocator).
   int64_t rss_peak_bytes = 0;
   int64_t allocator_peak_bytes = 0;
+  // Data-parallel: time spent after backward waiting for the gradient all-reduces, i.e. the communication that
+  // backward did not hide (0 without a launcher).
+  double reduce_wait_ms = 0;
 };
 
 // The held-out loss of val_data_file after `step` (evaluated at val_every steps and at the end of the run).

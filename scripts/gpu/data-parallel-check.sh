@@ -2,7 +2,8 @@
 # Runs ON the GPU host (called by run-device.sh): the data-parallel path on one GPU. Trains the same model on the
 # same random tokens three ways: a plain process, `--gpus 1` (one NCCL rank meeting over the TCP bootstrap) and
 # `mpirun -np 1` (one NCCL rank whose id travels over MPI). Prints each run's communicator line, its median
-# tokens/s (after the first 5 steps) and the largest loss difference to the plain run. Exits non-zero when a run
+# tokens/s and all-reduce wait after backward (after the first 5 steps) and the largest loss difference to the
+# plain run. Exits non-zero when a run
 # fails or the losses differ by more than 1e-4.
 # Usage: scripts/gpu/data-parallel-check.sh [rwkv binary]
 #   CONFIG (default configs/pile-169m.ini), STEPS (30), MICRO_BSZ (16), TOKENS (random tokens, 4000000),
@@ -65,6 +66,8 @@ for name in ("plain", "gpus1", "mpirun1"):
         continue
     rate = statistics.median(r["tokens_per_s"] for r in rs[5:] or rs)
     line = f"{name:8s} median {rate:12.0f} tokens/s over {len(rs)} steps"
+    wait = statistics.median(r.get("reduce_wait_ms", 0.0) for r in rs[5:] or rs)
+    line += f", all-reduce wait after backward {wait:.3f} ms"
     if plain and name != "plain":
         diff = max(abs(a["loss"] - b["loss"]) for a, b in zip(plain, rs))
         worst = max(worst, diff)

@@ -77,6 +77,7 @@ grep -q "parallel    2 ranks (2 per node), communicator MPI" two.log \
 [ "$(grep -c '^rwkv train:' two.log)" -eq 1 ] || fail "ranks other than 0 printed the startup table"
 [ "$(grep -c 'step 6/6' two.log)" -eq 1 ] || fail "expected one step 6 line (rank 0's)"
 [ "$(wc -l < two/metrics.jsonl)" -eq 6 ] || fail "metrics.jsonl should have 6 lines (rank 0 writes it)"
+grep -q '"reduce_wait_ms": [0-9]' two/metrics.jsonl || fail "metrics.jsonl should record the all-reduce wait"
 same one/rwkv-step-3.h5 two/rwkv-step-3.h5 "step 3"
 same one/rwkv-step-6.h5 two/rwkv-step-6.h5 "step 6"
 "$python" -c 'import h5py, sys; sys.exit(int(h5py.File("two/rwkv-step-3.h5")["train"].attrs["world_size"]) != 2)' \
