@@ -21,6 +21,7 @@
 #include "train/file_seal.h"
 #include "train/hdf5.h"
 #include "train/model_init.h"
+#include "tests/train/train_test_util.h"
 
 namespace rwkv {
 namespace {
@@ -37,22 +38,12 @@ void write_bytes(const fs::path& path, const std::string& bytes) {
   out << bytes;
 }
 
-std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
-class TrainCheckpointDamage : public ::testing::Test {
+class TrainCheckpointDamage : public testing::TempDirTest {
 protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("rwkv_ckpt_damage_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    TempDirTest::SetUp();
     ModelConfig mc;
     mc.vocab_size = 32;
     mc.n_layer = 2;
@@ -65,9 +56,7 @@ protected:
     good_ = (dir_ / "rwkv-step-5.h5").string();
     save_checkpoint(good_, *model_, *optimizer_, state_);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
-  fs::path dir_;
   std::unique_ptr<Rwkv4> model_;
   std::unique_ptr<Optimizer> optimizer_;
   TrainState state_;

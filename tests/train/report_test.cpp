@@ -15,22 +15,15 @@
 #include "core/error.h"
 #include "train/run_log.h"
 #include "train/trainer.h"
+#include "tests/train/train_test_util.h"
 
 namespace rwkv {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TrainReport : public ::testing::Test {
+class TrainReport : public testing::TempDirTest {
 protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("rwkv_report_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   void write(const std::string& name, const std::string& text) const {
     std::ofstream(dir_ / name, std::ios::binary) << text;
   }
@@ -43,8 +36,6 @@ protected:
     ADD_FAILURE() << "no error for " << proj_dir;
     return "";
   }
-
-  fs::path dir_;
 };
 
 const char* kTwoSteps =

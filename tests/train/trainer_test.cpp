@@ -16,41 +16,25 @@
 #include "train/model_io.h"
 #include "train/trainer.h"
 #include "train/validation.h"
+#include "tests/train/train_test_util.h"
 
 namespace rwkv {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TrainTrainer : public ::testing::Test {
+class TrainTrainer : public testing::TempDirTest {
 protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("rwkv_trainer_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    // A small byte-level corpus with structure to learn.
-    std::ofstream text(dir_ / "corpus.txt");
-    for (int i = 0; i < 400; ++i) text << "the quick brown fox " << i % 7 << " jumps over the lazy dog.\n";
+    TempDirTest::SetUp();
+    testing::write_fox_corpus(dir_ / "corpus.txt");
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   TrainConfig small_config(const std::string& run) const {
-    TrainConfig c;
-    c.data_file = (dir_ / "corpus.txt").string();
-    c.data_type = "bytes";
-    c.proj_dir = (dir_ / run).string();
-    c.n_layer = 2;
-    c.n_embd = 32;
-    c.ctx_len = 32;
-    c.micro_bsz = 4;
-    c.epoch_steps = 4;
+    TrainConfig c = testing::tiny_training_config(dir_ / "corpus.txt", dir_ / run);
     c.epoch_count = 3;
     c.epoch_save = 1;
-    c.lr_init = 2e-3;
-    c.lr_final = 2e-4;
     c.warmup_steps = 3;
-    c.keep_last = 0;
     return c;
   }
 
@@ -72,7 +56,6 @@ protected:
     return values;
   }
 
-  fs::path dir_;
   TrainerHooks quiet_{nullptr, true};
 };
 

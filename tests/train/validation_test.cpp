@@ -18,41 +18,26 @@
 #include "train/model_io.h"
 #include "train/trainer.h"
 #include "train/validation.h"
+#include "tests/train/train_test_util.h"
 
 namespace rwkv {
 namespace {
 
 namespace fs = std::filesystem;
 
-class TrainValidation : public ::testing::Test {
+class TrainValidation : public testing::TempDirTest {
 protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("rwkv_validation_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    std::ofstream train(dir_ / "train.txt");
-    for (int i = 0; i < 400; ++i) train << "the quick brown fox " << i % 7 << " jumps over the lazy dog.\n";
+    TempDirTest::SetUp();
+    testing::write_fox_corpus(dir_ / "train.txt");
     std::ofstream held_out(dir_ / "val.txt");  // 40 windows of 33 bytes and a bit
     for (int i = 0; i < 40; ++i) held_out << "a lazy dog " << i % 5 << " naps by the brown fox.\n";
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   TrainConfig small_config(const std::string& run) const {
-    TrainConfig c;
-    c.data_file = (dir_ / "train.txt").string();
-    c.data_type = "bytes";
-    c.proj_dir = (dir_ / run).string();
-    c.n_layer = 2;
-    c.n_embd = 32;
-    c.ctx_len = 32;
-    c.micro_bsz = 4;
-    c.epoch_steps = 4;
+    TrainConfig c = testing::tiny_training_config(dir_ / "train.txt", dir_ / run);
     c.epoch_count = 2;
     c.epoch_save = 0;
-    c.lr_init = 2e-3;
-    c.lr_final = 2e-4;
-    c.keep_last = 0;
     return c;
   }
   TrainConfig with_validation(TrainConfig c) const {
@@ -119,7 +104,6 @@ protected:
     return "";
   }
 
-  fs::path dir_;
   TrainerHooks quiet_{nullptr, true};
 };
 

@@ -1,0 +1,66 @@
+// Fixtures shared by the trainer-level tests: a fresh directory per test, the tiny byte corpus and config the
+// trainer tests learn from, and the message of an expected error.
+#pragma once
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+
+#include "core/error.h"
+#include "train/config.h"
+
+namespace rwkv::testing {
+
+// dir_: <temp>/rwkv_<suite>_<pid>_<test>, empty at the start of each test and removed after it.
+class TempDirTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    const ::testing::TestInfo* test = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("rwkv_" + std::string(test->test_suite_name()) + "_" + std::to_string(::getpid()) + "_" + test->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::filesystem::path dir_;
+};
+
+// A small byte-level corpus with structure to learn.
+inline void write_fox_corpus(const std::filesystem::path& path) {
+  std::ofstream text(path);
+  for (int i = 0; i < 400; ++i) text << "the quick brown fox " << i % 7 << " jumps over the lazy dog.\n";
+}
+
+// A 2-layer, 32-wide byte-level model on `data`, 4 steps per mini-epoch; the tests set the rest.
+inline TrainConfig tiny_training_config(const std::filesystem::path& data, const std::filesystem::path& proj_dir) {
+  TrainConfig c;
+  c.data_file = data.string();
+  c.data_type = "bytes";
+  c.proj_dir = proj_dir.string();
+  c.n_layer = 2;
+  c.n_embd = 32;
+  c.ctx_len = 32;
+  c.micro_bsz = 4;
+  c.epoch_steps = 4;
+  c.lr_init = 2e-3;
+  c.lr_final = 2e-4;
+  c.keep_last = 0;
+  return c;
+}
+
+// The message of the rwkv::Error `action` throws, or "" when it throws none.
+inline std::string error_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace rwkv::testing
