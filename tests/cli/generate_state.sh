@@ -9,8 +9,7 @@ source_dir="$2"
 source "$source_dir/tests/cli/lib/common.bash"
 enter_work_dir
 
-printf 'n_layer = 2\nn_embd = 32\nctx_len = 64\nvocab_size = 256\nseed = 3\n' > tiny.ini
-"$rwkv" init --config tiny.ini --out model.h5 > /dev/null
+write_tiny_model
 gen() { "$rwkv" generate --model model.h5 --top_p 0.9 "$@"; }
 
 a="The cat sat on the mat."

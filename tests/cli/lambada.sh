@@ -9,8 +9,7 @@ source_dir="$2"
 source "$source_dir/tests/cli/lib/common.bash"
 enter_work_dir
 
-printf 'n_layer = 2\nn_embd = 32\nctx_len = 64\nvocab_size = 256\nseed = 3\n' > tiny.ini
-"$rwkv" init --config tiny.ini --out model.h5 > /dev/null
+write_tiny_model
 fixture="$source_dir/tests/train/files/lambada_sentences.jsonl"
 
 # ---- text and JSON output --------------------------------------------------------------------------------
