@@ -29,7 +29,12 @@ void load_weights_into(Rwkv4& model, const std::string& path) {
 
 std::unique_ptr<Rwkv4> load_model(const std::string& path, int64_t ctx_len_override) {
   const ModelConfig dims = read_model_dims(path);
-  ModelConfig config = dims.resolved();
+  ModelConfig config;
+  try {
+    config = dims.resolved();
+  } catch (const Error& error) {  // dims that read fine but make no model (n_layer 1): say which file
+    RWKV_FAIL(path, ": /model: ", error.what());
+  }
   if (ctx_len_override > 0) config.ctx_len = ctx_len_override;
   auto model = std::make_unique<Rwkv4>(config);
   NamedTensors named = tensors_of(*model);

@@ -30,7 +30,14 @@ inline bool BlockPool::BySizeThenAddress::operator()(const Block* a, const Block
 inline BlockPool::~BlockPool() {
   std::lock_guard lock(mutex_);
   release_cached_locked();
-  // Free blocks left here belong to segments that still have allocated blocks: those stay with their tensors.
+  // Free blocks left here belong to segments that still have allocated blocks: that memory stays with its
+  // tensors, but the bookkeeping records go with the pool (nothing can return a block to it any more).
+  for (FreeSet* pool : {&small_free_, &large_free_}) {
+    for (Block* block : *pool) delete block;
+    pool->clear();
+  }
+  for (const auto& [pointer, block] : allocated_) delete block;
+  allocated_.clear();
 }
 
 inline void* BlockPool::allocate(size_t bytes, StreamId stream) {

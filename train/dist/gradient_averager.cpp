@@ -1,6 +1,8 @@
 #include "train/dist/gradient_averager.h"
 
+#include <mutex>
 #include <span>
+#include <utility>
 
 #include "core/error.h"
 #include "kernels/ops.h"
@@ -33,9 +35,12 @@ GradientAverager::~GradientAverager() {
   }
   for (Bucket& bucket : buckets_) {
     if (!bucket.reduction) continue;
-    // Abandoned on an error path: the library may still write into the buffer, so it stays allocated.
-    (void)bucket.reduction.release();
-    (void)new Tensor(std::move(bucket.flat));
+    // Abandoned on an error path: the library may still write into the buffer, so it stays allocated, held
+    // here for the life of the process (reachable, so leak checkers see the leak is deliberate).
+    static std::mutex lock;
+    static auto* abandoned = new std::vector<std::pair<std::unique_ptr<PendingCollective>, Tensor>>();
+    const std::lock_guard guard(lock);
+    abandoned->emplace_back(std::move(bucket.reduction), std::move(bucket.flat));
   }
 }
 
