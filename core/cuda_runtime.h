@@ -40,8 +40,9 @@ public:
   StreamGuard& operator=(const StreamGuard&) = delete;
 
 private:
-  int device_, previous_device_;
-  void* previous_stream_;
+  // Unused in a build without CUDA, where the guard does nothing.
+  [[maybe_unused]] int device_, previous_device_;
+  [[maybe_unused]] void* previous_stream_;
 };
 
 // ---- the caching allocator behind device_allocator(): statistics come from Allocator::stats().

@@ -5,6 +5,7 @@
 #include <array>
 #include <chrono>
 #include <cmath>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -51,11 +52,13 @@ constexpr uint64_t kScanLimitTokens = uint64_t{1} << 28;  // scan every id up fr
 struct Console {
   bool quiet;
   bool terminal;  // progress bar and line redraws
-  template <typename... Args>
-  void line(const char* format, Args... args) const {
+  [[gnu::format(printf, 2, 3)]] void line(const char* format, ...) const {
     if (quiet) return;
     if (terminal) std::printf("\r\033[K");  // a line replaces the progress bar, if one is showing
-    std::printf(format, args...);
+    va_list args;
+    va_start(args, format);
+    std::vprintf(format, args);
+    va_end(args);
     std::printf("\n");
     std::fflush(stdout);
   }
