@@ -53,6 +53,10 @@ void adam_step(float*, const float*, float*, float*, int64_t, float, float, floa
   no_cuda("adam_step");
 }
 double sum_of_squares(const float*, int64_t) { no_cuda("sum_of_squares"); }
+void multi_tensor_adam_step(const AdamTensorArgs*, int64_t, float, float, float, float, float, bool, float) {
+  no_cuda("adam_step");
+}
+double multi_tensor_sum_of_squares(const float* const*, const int64_t*, int64_t) { no_cuda("sum_of_squares"); }
 
 void gemm(FloatIo, bool, bool, int64_t, int64_t, int64_t, float, const void*, int64_t, int64_t, const void*, int64_t,
           int64_t, float, void*, int64_t, int64_t, int64_t, bool) {

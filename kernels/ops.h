@@ -3,6 +3,8 @@
 // Floating-point ops take f32 (and f64 on the CPU, for gradient checks); ids and targets take i32 or i64.
 #pragma once
 
+#include <vector>
+
 #include "core/tensor.h"
 #include "kernels/op_kinds.h"
 
@@ -71,6 +73,25 @@ struct AdamHyper {
 };
 void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamHyper& hyper);
 double sum_of_squares(const Tensor& x);  // in double, deterministic
+
+// The optimizer's multi-tensor forms: one pass over every parameter (one launch on the GPU, not one per tensor,
+// and no scaled copy of the gradients). Each tensor gets exactly the arithmetic of adam_step_ with its own lr
+// and weight decay (the parameter groups); with grad_scale < 1 (global-norm clipping) its gradient is first
+// scaled as ops::affine(grad, grad_scale, 0) would. All tensors contiguous f32 on one device.
+struct AdamTensor {
+  Tensor* param;
+  const Tensor* grad;
+  Tensor* exp_avg;
+  Tensor* exp_avg_sq;
+  double lr, weight_decay;
+};
+struct AdamShared {
+  double beta1, beta2, eps;
+  int64_t step;
+};
+void adam_step_(const std::vector<AdamTensor>& tensors, const AdamShared& hyper, double grad_scale = 1.0);
+// Σ over the tensors, in order, of sum_of_squares(tensor): bit-identical to that loop, one device round trip.
+double sum_of_squares(const std::vector<Tensor>& tensors);
 
 // ---- WKV (spec §1.5) over k, v [B, T, C] with time_decay, time_first [C]; w = -exp(time_decay) is computed here
 // in the tensors' precision (fp32 for training). state_in [B, 3, C] = (aa, bb, pp) or undefined for the zero

@@ -37,29 +37,33 @@ Optimizer::Optimizer(const std::vector<std::pair<std::string, ag::Variable>>& na
 
 StepReport Optimizer::step(double lr) {
   StepReport report;
-  double squares = 0;
+  std::vector<Tensor> grads;
   for (OptimizerSlot& slot : slots_) {
     Tensor& grad = slot.parameter.mutable_grad();
     if (!grad.defined()) grad = Tensor::zeros(slot.parameter.shape(), DType::f32, slot.parameter.data().device());
-    squares += ops::sum_of_squares(grad);
+    grads.push_back(grad);
   }
-  report.grad_norm = std::sqrt(squares);
+  report.grad_norm = std::sqrt(ops::sum_of_squares(grads));  // one pass over every gradient
   if (!std::isfinite(report.grad_norm)) return report;
   // Global-norm clipping (DeepSpeed / torch semantics): scale by clip / (norm + 1e-6) when that is below 1.
   const double clip_scale =
       config_.grad_clip > 0 ? std::min(1.0, config_.grad_clip / (report.grad_norm + 1e-6)) : 1.0;
   ++step_count_;
-  for (OptimizerSlot& slot : slots_) {
-    Tensor grad = slot.parameter.grad();
-    if (clip_scale < 1.0) grad = ops::affine(grad, clip_scale, 0.0);
-    Tensor& value = slot.parameter.mutable_data();
-    const double group_lr = lr * slot.lr_scale;
-    if (config_.optimizer == "sgd") {
-      value.copy_(ops::binary(Binary::sub, value, ops::affine(grad, group_lr, 0.0)));
-    } else {
-      ops::adam_step_(value, grad, slot.exp_avg, slot.exp_avg_sq,
-                      {group_lr, config_.beta1, config_.beta2, config_.adam_eps, slot.weight_decay, step_count_});
+  if (config_.optimizer == "sgd") {
+    for (OptimizerSlot& slot : slots_) {
+      Tensor grad = slot.parameter.grad();
+      if (clip_scale < 1.0) grad = ops::affine(grad, clip_scale, 0.0);
+      Tensor& value = slot.parameter.mutable_data();
+      value.copy_(ops::binary(Binary::sub, value, ops::affine(grad, lr * slot.lr_scale, 0.0)));
     }
+  } else {
+    // One multi-tensor step over every parameter, each with its group's learning rate; clipping is folded in.
+    std::vector<ops::AdamTensor> tensors;
+    for (OptimizerSlot& slot : slots_) {
+      tensors.push_back({&slot.parameter.mutable_data(), &slot.parameter.grad(), &slot.exp_avg, &slot.exp_avg_sq,
+                         lr * slot.lr_scale, slot.weight_decay});
+    }
+    ops::adam_step_(tensors, {config_.beta1, config_.beta2, config_.adam_eps, step_count_}, clip_scale);
   }
   report.applied = true;
   return report;

@@ -7,12 +7,13 @@
 namespace rwkv::cpu {
 
 void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, float lr, float beta1,
-               float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2) {
+               float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2,
+               bool scale_grad, float grad_scale) {
   const float inv_bias1 = 1.0f / bias_correction1;
   const float inv_sqrt_bias2 = 1.0f / std::sqrt(bias_correction2);
 #pragma omp parallel for simd schedule(static) if (n > (1 << 15))
   for (int64_t i = 0; i < n; ++i) {
-    const float g = grad[i];
+    const float g = scale_grad ? grad[i] * grad_scale + 0.0f : grad[i];
     const float m = beta1 * exp_avg[i] + (1.0f - beta1) * g;
     const float v = beta2 * exp_avg_sq[i] + (1.0f - beta2) * g * g;
     exp_avg[i] = m;

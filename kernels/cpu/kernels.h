@@ -77,8 +77,10 @@ void l2wrap_backward(const T* logits, int64_t rows, int64_t vocab, T factor, T* 
 
 // ---- Adam / AdamW step on fp32 master weights (spec §4.1, DeepSpeed FusedAdam semantics):
 // m = b1 m + (1-b1) g; v = b2 v + (1-b2) g²; p -= lr (m/bc1 / (sqrt(v/bc2) + eps) + wd p), bc = 1 - b^step.
+// With scale_grad, g = grad · grad_scale + 0 (the clipping factor, the same arithmetic as affine()).
 void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, float lr, float beta1,
-               float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2);
+               float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2,
+               bool scale_grad = false, float grad_scale = 1.0f);
 // Sum of squares in double (for the global gradient norm).
 double sum_of_squares(const float* x, int64_t n);
 

@@ -55,6 +55,20 @@ void l2wrap_backward(const float* logits, int64_t rows, int64_t vocab, float fac
 void adam_step(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, float lr, float beta1,
                float beta2, float eps, float weight_decay, float bias_correction1, float bias_correction2);
 double sum_of_squares(const float* x, int64_t n);
+// Multi-tensor forms: one launch over every tensor (the optimizer's step) instead of one per parameter.
+struct AdamTensorArgs {
+  float* param;
+  const float* grad;
+  float* exp_avg;
+  float* exp_avg_sq;
+  int64_t n;
+  float lr, weight_decay;
+};
+void multi_tensor_adam_step(const AdamTensorArgs* tensors, int64_t count, float beta1, float beta2, float eps,
+                            float bias_correction1, float bias_correction2, bool scale_grad, float grad_scale);
+// Σ over the tensors, in order, of each one's sum_of_squares (bit-identical to calling it per tensor), with one
+// copy back to the host.
+double multi_tensor_sum_of_squares(const float* const* tensors, const int64_t* sizes, int64_t count);
 
 // ---- GEMM through cuBLAS, row-major: C_g = alpha * op(A_g) op(B_g) + beta * C_g for g < batch, with
 // X_g = X + g * stride_x (stride_b = 0 shares B). Accumulates in fp32; tf32 only when allow_tf32.

@@ -298,3 +298,46 @@ TEST_F(CudaAllocator, OutOfMemoryIsAClearError) {
 
 }  // namespace
 }  // namespace rwkv
+
+namespace rwkv {
+namespace {
+
+// The multi-tensor forms the optimizer uses on the GPU: one launch for every tensor, the same arithmetic as the
+// CPU (fp32 both sides), and the sum of squares bit-identical to the per-tensor GPU sums added in order.
+TEST_F(CudaOps, MultiTensorAdamAndSumOfSquares) {
+  const std::vector<Shape> shapes{{7, 5}, {200003}, {3}, {64, 64}};
+  std::vector<Tensor> p_gpu, m_gpu, v_gpu, g_gpu, p_cpu, m_cpu, v_cpu, g_cpu;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const uint64_t seed = 200 + 10 * i;
+    p_cpu.push_back(random_tensor(shapes[i], seed));
+    m_cpu.push_back(random_tensor(shapes[i], seed + 1, DType::f32, 0, 0.1f));
+    v_cpu.push_back(random_tensor(shapes[i], seed + 2, DType::f32, 0, 0.01f));
+    g_cpu.push_back(random_tensor(shapes[i], seed + 3));
+    p_gpu.push_back(on_gpu(p_cpu.back()));
+    m_gpu.push_back(on_gpu(m_cpu.back()));
+    v_gpu.push_back(on_gpu(v_cpu.back()));
+    g_gpu.push_back(on_gpu(g_cpu.back()));
+  }
+  for (int64_t step = 1; step <= 3; ++step) {
+    std::vector<ops::AdamTensor> gpu, cpu;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const double lr = 1e-3 * static_cast<double>(i + 1), decay = i % 2 == 0 ? 0.01 : 0.0;
+      gpu.push_back({&p_gpu[i], &g_gpu[i], &m_gpu[i], &v_gpu[i], lr, decay});
+      cpu.push_back({&p_cpu[i], &g_cpu[i], &m_cpu[i], &v_cpu[i], lr, decay});
+    }
+    ops::adam_step_(gpu, {0.9, 0.99, 1e-8, step}, 0.5);
+    ops::adam_step_(cpu, {0.9, 0.99, 1e-8, step}, 0.5);
+  }
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    expect_close(p_gpu[i], p_cpu[i], 1e-6, "multi-tensor adam parameters " + std::to_string(i));
+    expect_close(m_gpu[i], m_cpu[i], 1e-6, "multi-tensor adam first moment " + std::to_string(i));
+    expect_close(v_gpu[i], v_cpu[i], 1e-6, "multi-tensor adam second moment " + std::to_string(i));
+  }
+  double per_tensor = 0;
+  for (const Tensor& g : g_gpu) per_tensor += ops::sum_of_squares(g);
+  EXPECT_EQ(ops::sum_of_squares(g_gpu), per_tensor);
+  EXPECT_NEAR(ops::sum_of_squares(g_gpu), ops::sum_of_squares(g_cpu), 1e-10 * per_tensor);
+}
+
+}  // namespace
+}  // namespace rwkv

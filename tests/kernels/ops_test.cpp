@@ -197,3 +197,56 @@ TEST(KernelsCpu, EmbeddingBackwardIsDeterministicScatterAdd) {
 
 }  // namespace
 }  // namespace rwkv
+
+namespace rwkv {
+namespace {
+
+// Several tensors with their own learning rate and decay, and a clipping scale: the one-pass form must give
+// exactly the per-tensor steps on scaled copies of the gradients (what the optimizer did before).
+TEST(KernelsCpu, MultiTensorAdamEqualsPerTensorStepsOnScaledGradients) {
+  const std::vector<Shape> shapes{{7, 5}, {40000}, {3}, {2, 3, 4}};
+  for (const double scale : {1.0, 0.37}) {
+    std::vector<Tensor> p_multi, m_multi, v_multi, p_one, m_one, v_one, grads;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const uint64_t seed = 100 + 10 * i;
+      p_multi.push_back(random_tensor(shapes[i], seed));
+      m_multi.push_back(random_tensor(shapes[i], seed + 1, DType::f32, 0, 0.1f));
+      v_multi.push_back(random_tensor(shapes[i], seed + 2, DType::f32, 0, 0.01f));
+      grads.push_back(random_tensor(shapes[i], seed + 3));
+      p_one.push_back(p_multi.back().clone());
+      m_one.push_back(m_multi.back().clone());
+      v_one.push_back(v_multi.back().clone());
+    }
+    for (int64_t step = 1; step <= 3; ++step) {
+      std::vector<ops::AdamTensor> tensors;
+      for (size_t i = 0; i < shapes.size(); ++i) {
+        const double lr = 1e-3 * static_cast<double>(i + 1), decay = i % 2 == 0 ? 0.01 : 0.0;
+        tensors.push_back({&p_multi[i], &grads[i], &m_multi[i], &v_multi[i], lr, decay});
+        const Tensor grad = scale < 1.0 ? ops::affine(grads[i], scale, 0.0) : grads[i];
+        ops::adam_step_(p_one[i], grad, m_one[i], v_one[i], {lr, 0.9, 0.99, 1e-8, decay, step});
+      }
+      ops::adam_step_(tensors, {0.9, 0.99, 1e-8, step}, scale);
+    }
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      EXPECT_EQ(p_multi[i].to_vector<float>(), p_one[i].to_vector<float>()) << "tensor " << i << ", scale " << scale;
+      EXPECT_EQ(m_multi[i].to_vector<float>(), m_one[i].to_vector<float>()) << i;
+      EXPECT_EQ(v_multi[i].to_vector<float>(), v_one[i].to_vector<float>()) << i;
+    }
+  }
+}
+
+TEST(KernelsCpu, MultiTensorSumOfSquaresIsTheOrderedSumOfTheParts) {
+  const std::vector<Tensor> tensors{random_tensor({3, 100003}, 40), random_tensor({5}, 41),
+                                    random_tensor({17, 33}, 42)};
+  double expected = 0;
+  for (const Tensor& t : tensors) expected += ops::sum_of_squares(t);
+  EXPECT_EQ(ops::sum_of_squares(tensors), expected);
+  EXPECT_EQ(ops::sum_of_squares(std::vector<Tensor>{}), 0.0);
+  Tensor p = random_tensor({4}, 1), g = random_tensor({4}, 2), m = Tensor::zeros({4}), v = Tensor::zeros({4});
+  Tensor wrong = Tensor::zeros({5});
+  EXPECT_THROW(ops::adam_step_({{&p, &g, &m, &wrong, 1e-3, 0}}, {0.9, 0.99, 1e-8, 1}), Error);
+  EXPECT_THROW(ops::adam_step_({{&p, &g, &m, &v, 1e-3, 0}}, {0.9, 0.99, 1e-8, 1}, 1.5), Error);
+}
+
+}  // namespace
+}  // namespace rwkv
