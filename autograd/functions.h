@@ -54,6 +54,13 @@ Variable cross_entropy(const Variable& logits, const Tensor& targets);
 // L2Wrap (spec §1.7): returns `loss` unchanged; in backward the loss gradient passes through and `logits` gets
 // the extra 1e-4 / (positions) * max-logit at each position's argmax, not scaled by the incoming gradient.
 Variable l2wrap(const Variable& loss, const Variable& logits);
+// The language-model head and its loss fused: l2wrap(cross_entropy(x · weightᵀ, targets), x · weightᵀ) for
+// x [..., C], weight [V, C], targets [...], without keeping the logits. Forward computes them `chunk_rows`
+// positions at a time (0: about 2^25 logits per chunk) and keeps only x and one logsumexp per position;
+// backward recomputes each chunk's logits and turns them straight into the chunk's share of dx and dweight.
+// No [positions, V] tensor outlives a chunk, at the price of the head's forward GEMM once more.
+Variable linear_cross_entropy(const Variable& x, const Variable& weight, const Tensor& targets,
+                              int64_t chunk_rows = 0);
 
 // WKV (spec §1.5) over k, v [B, T, C] with time_decay, time_first [C] (w = -exp(time_decay) inside, fp32).
 // state_in [B, 3, C] = (aa, bb, pp) continues a sequence (undefined = the zero state); the final state is

@@ -84,6 +84,14 @@ Rwkv4::Rwkv4(const ModelConfig& config) : config_(config.resolved()) {
 }
 
 Variable Rwkv4::forward(const Tensor& idx, ModelState* state) const {
+  return head_->forward(features(idx, state));
+}
+
+Variable Rwkv4::loss(const Tensor& idx, const Tensor& targets) const {
+  return ag::linear_cross_entropy(features(idx), head_->weight(), targets);
+}
+
+Variable Rwkv4::features(const Tensor& idx, ModelState* state) const {
   RWKV_CHECK(idx.dim() == 2, "model: token ids must be [batch, time], got ", idx.describe());
   RWKV_CHECK(!state || static_cast<int64_t>(state->size()) == config_.n_layer, "model: a state for ",
              state ? state->size() : 0, " layers given to a ", config_.n_layer, "-layer model");
@@ -98,7 +106,7 @@ Variable Rwkv4::forward(const Tensor& idx, ModelState* state) const {
       x = block.forward(x, layer_state);
     }
   }
-  return head_->forward(ln_out_->forward(x));
+  return ln_out_->forward(x);
 }
 
 Variable Rwkv4::named(const std::string& name) const {

@@ -62,6 +62,11 @@ public:
   // idx: [B, T] token ids (i32/i64) -> logits [B, T, V]. With `state`, starts from it and leaves the final
   // state in it; without, every sequence starts from the zero state (training).
   ag::Variable forward(const Tensor& idx, ModelState* state = nullptr) const;
+  // The ln_out output [B, T, C] the head reads (forward = head(features)).
+  ag::Variable features(const Tensor& idx, ModelState* state = nullptr) const;
+  // Training loss: mean cross-entropy with L2Wrap of the logits against targets [B, T], with the head fused into
+  // the loss (ag::linear_cross_entropy): no [B, T, V] logits are kept, which dominate memory at the Pile's vocab.
+  ag::Variable loss(const Tensor& idx, const Tensor& targets) const;
   // Runs blocks with activation checkpointing (spec's grad_cp): recomputes each block in backward.
   void set_gradient_checkpointing(bool enabled) { checkpoint_blocks_ = enabled; }
 

@@ -109,7 +109,7 @@ TrainBenchmarkReport run_train_benchmark(const TrainConfig& config_in, const Tra
     const double lr = learning_rate(config, shape, step);
     ag::Variable loss;
     const double forward =
-        timed_ms(device, [&] { loss = language_model_loss(model.forward(batch.inputs), batch.targets); });
+        timed_ms(device, [&] { loss = model.loss(batch.inputs, batch.targets); });
     const double backward = timed_ms(device, [&] { loss.backward(); });
     const double update = timed_ms(device, [&] {
       optimizer.step(lr);

@@ -353,7 +353,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
       batches.fill(static_cast<uint64_t>(state.global_step * accumulate + micro), x, y);
       const Tensor inputs = Tensor::from_vector(x, {config.micro_bsz, config.ctx_len}).to(device);
       const Tensor targets = Tensor::from_vector(y, {config.micro_bsz, config.ctx_len}).to(device);
-      const ag::Variable loss = language_model_loss(model.forward(inputs), targets);
+      const ag::Variable loss = model.loss(inputs, targets);
       loss_sum += loss.data().item();
       if (gradients && micro == accumulate - 1) gradients->prepare_for_final_backward();
       // Each micro-batch's mean loss counts 1/accumulate of the step's loss.

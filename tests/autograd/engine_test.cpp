@@ -8,6 +8,7 @@
 namespace rwkv::ag {
 namespace {
 
+using testing::random_ids;
 using testing::random_tensor;
 using testing::relative_error;
 
@@ -108,6 +109,34 @@ TEST(AutogradEngine, CheckpointGivesTheSameGradientsAndKeepsLess) {
   EXPECT_LT(relative_error(x2.grad(), x1.grad()), 1e-6);
   EXPECT_LT(relative_error(a2.grad(), a1.grad()), 1e-6);
   EXPECT_LT(relative_error(b2.grad(), b1.grad()), 1e-6);
+}
+
+TEST(AutogradEngine, FusedHeadAndLossKeepsNoLogits) {
+  Allocator& cpu = allocator_for(Device::cpu());
+  const int64_t positions = 512, features = 32, vocab = 2048;  // logits: 4 MiB
+  const Tensor x_value = random_tensor({positions, features}, 13), targets = random_ids({positions}, vocab, 14);
+  Variable w(random_tensor({vocab, features}, 15), true);
+  auto held_between_forward_and_backward = [&](bool fused) {
+    Variable x(x_value.clone(), true);
+    const int64_t start = cpu.stats().bytes_in_use;
+    Variable loss;
+    if (fused) {
+      loss = linear_cross_entropy(x, w, targets, /*chunk_rows=*/64);
+    } else {
+      const Variable logits = matmul(x, w, false, true);
+      loss = l2wrap(cross_entropy(logits, targets), logits);
+    }
+    const int64_t held = cpu.stats().bytes_in_use - start;
+    loss.backward();
+    w.zero_grad();
+    return held;
+  };
+  const int64_t unfused = held_between_forward_and_backward(false);
+  const int64_t fused = held_between_forward_and_backward(true);
+  // Between forward and backward the plain composition keeps the [512, 2048] logits; the fused loss keeps x's
+  // logsumexp only (x itself is the caller's).
+  EXPECT_GT(unfused, int64_t{4} << 20) << unfused;
+  EXPECT_LT(fused, int64_t{64} << 10) << fused;
 }
 
 TEST(AutogradEngine, CheckpointSavesActivationMemory) {

@@ -178,6 +178,33 @@ TEST(AutogradGradcheck, L2WrapExtraGradientIsTheMaxLogitPenalty) {
   EXPECT_EQ(l2wrap(loss, logits).data().item(), loss.data().item());
 }
 
+// The fused head + loss against the unfused composition l2wrap(cross_entropy(x Wᵀ), x Wᵀ) in double precision,
+// for every chunking, under an upstream gradient that is not 1 (the L2Wrap part must not scale with it). The
+// unfused composition is itself checked above (gradcheck of cross-entropy, the L2Wrap penalty).
+TEST(AutogradGradcheck, LinearCrossEntropyEqualsTheUnfusedHeadAndLoss) {
+  const int64_t batch = 2, time = 5, features = 6, vocab = 11;
+  const Tensor x_value = rnd({batch, time, features}, 38, -2, 2), w_value = rnd({vocab, features}, 39, -2, 2);
+  const Tensor targets = random_ids({batch, time}, vocab, 40);
+  for (const double upstream : {1.0, 0.25}) {
+    Variable x(x_value.clone(), true), w(w_value.clone(), true);
+    const Variable logits = matmul(x, w, false, true);
+    const Variable unfused = l2wrap(cross_entropy(logits, targets), logits);
+    unfused.backward(Tensor::full({}, upstream, DType::f64));
+    for (const int64_t chunk : {int64_t{1}, int64_t{3}, int64_t{10}, int64_t{0}}) {
+      Variable fx(x_value.clone(), true), fw(w_value.clone(), true);
+      const Variable fused = linear_cross_entropy(fx, fw, targets, chunk);
+      EXPECT_NEAR(fused.data().item(), unfused.data().item(), 1e-14) << "chunk " << chunk;
+      fused.backward(Tensor::full({}, upstream, DType::f64));
+      EXPECT_EQ(fx.grad().shape(), x.grad().shape());
+      EXPECT_LE(testing::relative_error(fx.grad(), x.grad()), 1e-13) << "dx, chunk " << chunk << ", " << upstream;
+      EXPECT_LE(testing::relative_error(fw.grad(), w.grad()), 1e-13) << "dW, chunk " << chunk << ", " << upstream;
+    }
+  }
+  Variable x(x_value, true), w(w_value, true);
+  EXPECT_THROW(linear_cross_entropy(x, w, random_ids({batch, time + 1}, vocab, 41)), Error);
+  EXPECT_THROW(linear_cross_entropy(x, Variable(rnd({vocab, features + 1}, 42, -1, 1), true), targets), Error);
+}
+
 TEST(AutogradGradcheck, ACompositeOfEverything) {
   // A miniature RWKV-style channel-mix: LN -> token-shift mix -> squared ReLU -> sigmoid gate -> logits -> CE.
   const Tensor ids = Tensor::from_vector<int64_t>({0, 3, 2, 3}, {1, 4});

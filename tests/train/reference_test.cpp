@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 #include <filesystem>
+#include <optional>
 
 #include "autograd/functions.h"
 #include "core/cuda_runtime.h"
@@ -82,18 +83,32 @@ protected:
     return hdf5::File::open_read(out);
   }
 
+  // The first test: loss, logits and every gradient against the reference (which runs once).
+  void check_loss_logits_and_gradients(bool fused);
+
   fs::path dir_;
   std::string python_;
+  std::optional<hdf5::File> reference_;
 };
 
 TEST_F(TrainReference, LossLogitsAndEveryGradientMatchPyTorch) {
+  // Both ways to the loss: the training path (the head fused into the loss, Rwkv4::loss) and the plain
+  // composition on the logits (language_model_loss).
+  for (const bool fused : {true, false}) {
+    SCOPED_TRACE(fused ? "Rwkv4::loss (fused head)" : "language_model_loss(logits)");
+    check_loss_logits_and_gradients(fused);
+  }
+}
+
+void TrainReference::check_loss_logits_and_gradients(bool fused) {
   Rwkv4 model(testing::tiny_config());  // 2 layers, n_embd 64, vocab 97, ctx 32
   testing::randomize_parameters(model, 11);
   const Tensor idx = testing::random_ids({3, 32}, 97, 12), targets = testing::random_ids({3, 32}, 97, 13);
-  const hdf5::File reference = run_reference(model, idx, targets, "--dtype float64");
+  if (!reference_) reference_.emplace(run_reference(model, idx, targets, "--dtype float64"));
+  const hdf5::File& reference = *reference_;
 
   const ag::Variable logits = model.forward(idx);
-  const ag::Variable loss = language_model_loss(logits, targets);
+  const ag::Variable loss = fused ? model.loss(idx, targets) : language_model_loss(logits, targets);
   loss.backward();
 
   const double expected_loss = reference.root().read_tensor("loss", DType::f64).item();
@@ -131,7 +146,7 @@ TEST_F(TrainReference, OneClippedAdamStepMatchesPyTorch) {
   config.adam_eps = 1e-8;
   config.grad_clip = 1.0;
   Optimizer optimizer(model.named_parameters(), config);
-  language_model_loss(model.forward(idx), targets).backward();
+  model.loss(idx, targets).backward();  // as the trainer does
   const StepReport report = optimizer.step(1e-3);
   ASSERT_TRUE(report.applied);
   EXPECT_LE(std::abs(report.grad_norm - reference.root().double_attribute("grad_norm")) /
@@ -164,7 +179,7 @@ TEST_F(CudaReference, LossAndEveryGradientMatchPyTorchInFp32) {
   const Device gpu = Device::cuda(0);
   model.to(gpu);
   const ag::Variable logits = model.forward(idx.to(gpu));
-  const ag::Variable loss = language_model_loss(logits, targets.to(gpu));
+  const ag::Variable loss = model.loss(idx.to(gpu), targets.to(gpu));  // the trainer's fused head and loss
   loss.backward();
   const double expected_loss = reference.root().read_tensor("loss", DType::f64).item();
   const double loss_error = std::abs(loss.data().item() - expected_loss) / std::abs(expected_loss);
