@@ -33,4 +33,37 @@ int64_t ModelConfig::parameter_count() const {
   return r.n_layer * per_block + 2 * C + 2 * V * C + 2 * C;
 }
 
+std::vector<std::pair<std::string, Shape>> rwkv4_parameter_shapes(const ModelConfig& config) {
+  const ModelConfig d = config.resolved();
+  const int64_t V = d.vocab_size, C = d.n_embd, A = d.dim_att, F = d.dim_ffn;
+  std::vector<std::pair<std::string, Shape>> shapes{{"emb.weight", {V, C}}};
+  for (int64_t l = 0; l < d.n_layer; ++l) {
+    const std::string b = "blocks." + std::to_string(l) + ".";
+    for (const char* ln : {"ln1", "ln2"}) {
+      shapes.push_back({b + ln + ".weight", {C}});
+      shapes.push_back({b + ln + ".bias", {C}});
+    }
+    if (l == 0) {
+      shapes.push_back({b + "ln0.weight", {C}});
+      shapes.push_back({b + "ln0.bias", {C}});
+    }
+    shapes.push_back({b + "att.time_decay", {A}});
+    shapes.push_back({b + "att.time_first", {A}});
+    for (const char* mix : {"k", "v", "r"}) shapes.push_back({b + "att.time_mix_" + mix, {1, 1, C}});
+    shapes.push_back({b + "att.key.weight", {A, C}});
+    shapes.push_back({b + "att.value.weight", {A, C}});
+    shapes.push_back({b + "att.receptance.weight", {A, C}});
+    shapes.push_back({b + "att.output.weight", {C, A}});
+    shapes.push_back({b + "ffn.time_mix_k", {1, 1, C}});
+    shapes.push_back({b + "ffn.time_mix_r", {1, 1, C}});
+    shapes.push_back({b + "ffn.key.weight", {F, C}});
+    shapes.push_back({b + "ffn.receptance.weight", {C, C}});
+    shapes.push_back({b + "ffn.value.weight", {C, F}});
+  }
+  shapes.push_back({"ln_out.weight", {C}});
+  shapes.push_back({"ln_out.bias", {C}});
+  shapes.push_back({"head.weight", {V, C}});
+  return shapes;
+}
+
 }  // namespace rwkv

@@ -3,6 +3,10 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
+
+#include "core/shape.h"
 
 namespace rwkv {
 
@@ -20,5 +24,9 @@ struct ModelConfig {
   int64_t parameter_count() const;  // spec §1.8's formula
   bool operator==(const ModelConfig&) const = default;
 };
+
+// Official state-dict names and shapes of a base RWKV-4 model in state_dict order (spec §1.8); the same list
+// as Rwkv4::named_parameters() without building the model.
+std::vector<std::pair<std::string, Shape>> rwkv4_parameter_shapes(const ModelConfig& dims);
 
 }  // namespace rwkv

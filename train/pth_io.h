@@ -20,9 +20,6 @@ enum class PthDType { f32, bf16, f16 };
 PthDType parse_pth_dtype(const std::string& name);  // "fp32"/"f32"/"float32", "bf16"/"bfloat16", "fp16"/"f16"/"float16"
 const char* pth_dtype_name(PthDType dtype);         // "fp32", "bf16", "fp16"
 
-// Official state-dict names and shapes of a base RWKV-4 model in state_dict order (spec §1.8).
-std::vector<std::pair<std::string, Shape>> rwkv4_parameter_shapes(const ModelConfig& dims);
-
 // IEEE half precision, round to nearest even (overflow to infinity, subnormals kept, NaN stays NaN).
 uint16_t float_to_half(float value);
 float half_to_float(uint16_t bits);

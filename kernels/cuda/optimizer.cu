@@ -13,27 +13,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int64_t kChunk = 16384;  // elements per block in the sum of squares
 
-__global__ void adam_kernel(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, float lr,
-                            float beta1, float beta2, float eps, float weight_decay, float inv_bias1,
-                            float inv_sqrt_bias2) {
-  RWKV_GRID_STRIDE(i, n) {
-    const float g = grad[i];
-    const float m = beta1 * exp_avg[i] + (1.0f - beta1) * g;
-    const float v = beta2 * exp_avg_sq[i] + (1.0f - beta2) * g * g;
-    exp_avg[i] = m;
-    exp_avg_sq[i] = v;
-    // eps is added after the bias-corrected square root (spec §4.1).
-    const float update = (m * inv_bias1) / (sqrtf(v) * inv_sqrt_bias2 + eps) + weight_decay * param[i];
-    param[i] -= lr * update;
-  }
-}
-
-struct Chunk {
-  int32_t tensor;
-  int64_t begin;
-};
-constexpr int64_t kAdamChunk = 65536;  // elements of one tensor per block-iteration of the multi-tensor step
-
 __device__ inline void adam_element(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t i,
                                     float lr, float beta1, float beta2, float eps, float weight_decay,
                                     float inv_bias1, float inv_sqrt_bias2, bool scale_grad, float grad_scale) {
@@ -42,9 +21,25 @@ __device__ inline void adam_element(float* param, const float* grad, float* exp_
   const float v = beta2 * exp_avg_sq[i] + (1.0f - beta2) * g * g;
   exp_avg[i] = m;
   exp_avg_sq[i] = v;
+  // eps is added after the bias-corrected square root (spec §4.1).
   const float update = (m * inv_bias1) / (sqrtf(v) * inv_sqrt_bias2 + eps) + weight_decay * param[i];
   param[i] -= lr * update;
 }
+
+__global__ void adam_kernel(float* param, const float* grad, float* exp_avg, float* exp_avg_sq, int64_t n, float lr,
+                            float beta1, float beta2, float eps, float weight_decay, float inv_bias1,
+                            float inv_sqrt_bias2) {
+  RWKV_GRID_STRIDE(i, n) {
+    adam_element(param, grad, exp_avg, exp_avg_sq, i, lr, beta1, beta2, eps, weight_decay, inv_bias1, inv_sqrt_bias2,
+                 false, 1.0f);
+  }
+}
+
+struct Chunk {
+  int32_t tensor;
+  int64_t begin;
+};
+constexpr int64_t kAdamChunk = 65536;  // elements of one tensor per block-iteration of the multi-tensor step
 
 __global__ void multi_adam_kernel(const AdamTensorArgs* tensors, const Chunk* chunks, int64_t chunk_count,
                                   float beta1, float beta2, float eps, float inv_bias1, float inv_sqrt_bias2,

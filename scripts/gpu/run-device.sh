@@ -5,14 +5,7 @@
 # .device/logs. Exits non-zero when any step failed.
 # Usage: scripts/gpu/run-device.sh [extra gtest arguments, e.g. --gtest_filter='CudaWkv*']
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-logs=${OUT:-.device/logs}
-mkdir -p "$logs"
-for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
-  [ -d "$dir" ] && export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-done
-
-export RWKV_SOURCE_DIR="$PWD"  # the reference test runs tests/reference/rwkv4_reference.py from here
+source "$(dirname "$0")/device-env.bash"
 
 status=0
 run() {  # run <log name> <command...>: tee the output, remember a failure, go on

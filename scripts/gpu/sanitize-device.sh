@@ -4,15 +4,9 @@
 # Logs go to $OUT when set, else .device/logs.
 # Usage: scripts/gpu/sanitize-device.sh [gtest filter, default 'Cuda*']
 set -uo pipefail
-cd "$(dirname "$0")/../.."
-logs=${OUT:-.device/logs}
-mkdir -p "$logs"
-for dir in /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
-  [ -d "$dir" ] && export LD_LIBRARY_PATH="$dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-done
+source "$(dirname "$0")/device-env.bash"
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
 [ -x "$sanitizer" ] || { echo "sanitize-device: compute-sanitizer not found" >&2; exit 1; }
-export RWKV_SOURCE_DIR="$PWD"
 filter=${1:-Cuda*}
 status=0
 for tool in memcheck racecheck initcheck; do

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -114,18 +115,21 @@ TEST(DataParallelCommunicator, SingleProcessLeavesBuffersAlone) {
   EXPECT_EQ(values, (std::vector<float>{1.5f, -2.0f}));
 }
 
-// Rank 0 of two whose peer contributes `peer` to every float all-reduce.
+// Rank 0 of two whose peer contributes peer(i) to element i of every float all-reduce; records each
+// all-reduce's length.
 class FakePeerCommunicator final : public Communicator {
 public:
-  explicit FakePeerCommunicator(std::vector<float> peer) : peer_(std::move(peer)) {}
+  explicit FakePeerCommunicator(std::function<float(size_t)> peer) : peer_(std::move(peer)) {}
+  explicit FakePeerCommunicator(std::vector<float> values)
+      : peer_([values](size_t i) { return values.at(i); }) {}
   int rank() const override { return 0; }
   int world_size() const override { return 2; }
   int local_rank() const override { return 0; }
   int local_size() const override { return 2; }
   std::string name() const override { return "fake"; }
   void all_reduce_sum(std::span<float> values) override {
-    ASSERT_EQ(values.size(), peer_.size());
-    for (size_t i = 0; i < values.size(); ++i) values[i] += peer_[i];
+    lengths.push_back(values.size());
+    for (size_t i = 0; i < values.size(); ++i) values[i] += peer_(i);
   }
   void all_reduce_sum(std::span<double>) override {}
   void reduce_scatter_sum(std::span<const float>, std::span<float>) override {}
@@ -134,9 +138,16 @@ public:
   void barrier() override {}
   void abort(int) override {}
 
+  std::vector<size_t> lengths;
+
 private:
-  std::vector<float> peer_;
+  std::function<float(size_t)> peer_;
 };
+
+// A peer that contributes 1 to every element: the mean of a gradient g is then (g + 1) / 2.
+FakePeerCommunicator counting_peer() {
+  return FakePeerCommunicator([](size_t) { return 1.0f; });
+}
 
 TEST(DataParallelGradients, AveragesEveryGradientAndTreatsMissingOnesAsZero) {
   OptimizerSlot a, b;
@@ -153,27 +164,6 @@ TEST(DataParallelGradients, AveragesEveryGradientAndTreatsMissingOnesAsZero) {
   EXPECT_EQ(slots[1].parameter.grad().to_vector<float>(), (std::vector<float>{5, 10, 15}));
 }
 
-// Rank 0 of two whose peer contributes 1 to every element; records each all-reduce's length and whether the
-// gradient `watched` was already final when it started (i.e. whether backward had finished).
-class CountingPeerCommunicator final : public Communicator {
-public:
-  int rank() const override { return 0; }
-  int world_size() const override { return 2; }
-  int local_rank() const override { return 0; }
-  int local_size() const override { return 2; }
-  std::string name() const override { return "counting"; }
-  void all_reduce_sum(std::span<float> values) override {
-    lengths.push_back(values.size());
-    for (float& value : values) value += 1.0f;
-  }
-  void all_reduce_sum(std::span<double>) override {}
-  void reduce_scatter_sum(std::span<const float>, std::span<float>) override {}
-  void all_gather(std::span<const float>, std::span<float>) override {}
-  void broadcast(std::span<std::byte>, int) override {}
-  void barrier() override {}
-  void abort(int) override {}
-  std::vector<size_t> lengths;
-};
 
 // A chain y = sum(((x·w0)·w1)·w2 ...): backward produces the gradients of w3, w2, w1, w0 in that order.
 struct Chain {
@@ -207,7 +197,7 @@ TEST(DataParallelGradients, BucketsStartDuringBackwardInReverseParameterOrder) {
     plain.push_back(slot.parameter.grad().to_vector<float>());
     slot.parameter.zero_grad();
   }
-  CountingPeerCommunicator peer;
+  FakePeerCommunicator peer = counting_peer();
   GradientAverager averager(peer, chain.slots, 2 * 16 * sizeof(float));  // two weights per bucket
   EXPECT_EQ(averager.bucket_count(), 2);
   for (int step = 0; step < 2; ++step) {  // the buffers are reused from step to step
@@ -230,7 +220,7 @@ TEST(DataParallelGradients, BucketsStartDuringBackwardInReverseParameterOrder) {
 
 TEST(DataParallelGradients, AccumulationReducesOnlyAfterTheLastMicroBatchAndMissingGradientsCountAsZero) {
   Chain chain;
-  CountingPeerCommunicator peer;
+  FakePeerCommunicator peer = counting_peer();
   GradientAverager averager(peer, chain.slots, 16 * sizeof(float));  // one weight per bucket: w3, w2, w1, w0
   chain.loss().backward();  // an earlier micro-batch: no collective
   EXPECT_TRUE(peer.lengths.empty());
@@ -243,7 +233,7 @@ TEST(DataParallelGradients, AccumulationReducesOnlyAfterTheLastMicroBatchAndMiss
   EXPECT_EQ(peer.lengths.size(), 4u);
 
   Chain fresh;  // a weight that never had a gradient becomes (0 + 1) / 2
-  CountingPeerCommunicator other;
+  FakePeerCommunicator other = counting_peer();
   GradientAverager unused(other, fresh.slots, 16 * sizeof(float));
   unused.prepare_for_final_backward();
   fresh.loss(/*skip=*/1).backward();
@@ -254,7 +244,7 @@ TEST(DataParallelGradients, AccumulationReducesOnlyAfterTheLastMicroBatchAndMiss
 
 TEST(DataParallelGradients, AGradientThatGrowsAfterItsBucketStartedIsAnError) {
   Chain chain;
-  CountingPeerCommunicator peer;
+  FakePeerCommunicator peer = counting_peer();
   GradientAverager averager(peer, chain.slots, 16 * sizeof(float));
   averager.prepare_for_final_backward();
   chain.loss().backward();

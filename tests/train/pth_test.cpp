@@ -21,31 +21,12 @@
 #include "train/pth_io.h"
 #include "train/pth_pickle.h"
 #include "train/pth_zip.h"
+#include "tests/train/train_test_util.h"
 
 namespace rwkv {
 namespace {
 
-class ScratchDir {
-public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "rwkv-pth-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-    EXPECT_FALSE(path_.empty()) << "mkdtemp failed";
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-  size_t file_count() const {
-    return static_cast<size_t>(std::distance(std::filesystem::directory_iterator(path_), {}));
-  }
-
-private:
-  std::string path_;
-};
+using testing::ScratchDir;
 
 std::string expect_error(const std::function<void()>& fn, std::initializer_list<std::string> fragments) {
   try {

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <iterator>
 #include <fstream>
 #include <functional>
 #include <string>
@@ -52,6 +54,29 @@ inline TrainConfig tiny_training_config(const std::filesystem::path& data, const
   c.keep_last = 0;
   return c;
 }
+
+// A fresh directory (mkdtemp) removed with its contents when the object goes, for tests that are not fixtures.
+class ScratchDir {
+public:
+  ScratchDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "rwkv-test-XXXXXX").string();
+    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+    EXPECT_FALSE(path_.empty()) << "mkdtemp failed";
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+  size_t file_count() const {
+    return static_cast<size_t>(std::distance(std::filesystem::directory_iterator(path_), {}));
+  }
+
+private:
+  std::string path_;
+};
 
 // The message of the rwkv::Error `action` throws, or "" when it throws none.
 inline std::string error_of(const std::function<void()>& action) {

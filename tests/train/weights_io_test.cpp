@@ -18,29 +18,12 @@
 #include "tests/test_util.h"
 #include "train/hdf5.h"
 #include "train/weights_io.h"
+#include "tests/train/train_test_util.h"
 
 namespace rwkv {
 namespace {
 
-// A fresh directory removed with its contents at the end of the test.
-class ScratchDir {
-public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "rwkv-weights-test-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-    EXPECT_FALSE(path_.empty()) << "mkdtemp failed";
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
-private:
-  std::string path_;
-};
+using testing::ScratchDir;
 
 // Runs fn and expects an rwkv::Error whose message contains every fragment; returns the message.
 std::string expect_error(const std::function<void()>& fn, std::initializer_list<std::string> fragments) {
@@ -67,39 +50,8 @@ ModelConfig tiny_dims() { return ModelConfig{2, 32, 32, 64, 11, 16}; }
 
 // The state_dict of spec §1.8 for `dims`, with random values (never the init, so zeros cannot hide bugs).
 NamedTensors tiny_model(const ModelConfig& d, uint64_t seed) {
-  const int64_t C = d.n_embd, A = d.dim_att, F = d.dim_ffn, V = d.vocab_size;
-  std::vector<std::pair<std::string, Shape>> shapes{{"emb.weight", {V, C}}};
-  for (int64_t l = 0; l < d.n_layer; ++l) {
-    const std::string b = "blocks." + std::to_string(l) + ".";
-    for (const char* ln : {"ln1", "ln2"}) {
-      shapes.push_back({b + ln + ".weight", {C}});
-      shapes.push_back({b + ln + ".bias", {C}});
-    }
-    if (l == 0) {
-      shapes.push_back({b + "ln0.weight", {C}});
-      shapes.push_back({b + "ln0.bias", {C}});
-    }
-    shapes.push_back({b + "att.time_decay", {A}});
-    shapes.push_back({b + "att.time_first", {A}});
-    for (const char* mix : {"att.time_mix_k", "att.time_mix_v", "att.time_mix_r"}) {
-      shapes.push_back({b + mix, {1, 1, C}});
-    }
-    for (const char* w : {"att.key.weight", "att.value.weight", "att.receptance.weight"}) {
-      shapes.push_back({b + w, {A, C}});
-    }
-    shapes.push_back({b + "att.output.weight", {C, A}});
-    shapes.push_back({b + "ffn.time_mix_k", {1, 1, C}});
-    shapes.push_back({b + "ffn.time_mix_r", {1, 1, C}});
-    shapes.push_back({b + "ffn.key.weight", {F, C}});
-    shapes.push_back({b + "ffn.receptance.weight", {C, C}});
-    shapes.push_back({b + "ffn.value.weight", {C, F}});
-  }
-  shapes.push_back({"ln_out.weight", {C}});
-  shapes.push_back({"ln_out.bias", {C}});
-  shapes.push_back({"head.weight", {V, C}});
-
   NamedTensors params;
-  for (const auto& [name, shape] : shapes) {
+  for (const auto& [name, shape] : rwkv4_parameter_shapes(d)) {
     params.emplace_back(name, testing::random_tensor(shape, seed++, DType::f32, -2.0f, 2.0f));
   }
   return params;
