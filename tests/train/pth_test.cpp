@@ -28,19 +28,7 @@ namespace {
 
 using testing::ScratchDir;
 
-std::string expect_error(const std::function<void()>& fn, std::initializer_list<std::string> fragments) {
-  try {
-    fn();
-  } catch (const Error& error) {
-    const std::string message = error.what();
-    for (const std::string& fragment : fragments) {
-      EXPECT_NE(message.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << message;
-    }
-    return message;
-  }
-  ADD_FAILURE() << "expected an rwkv::Error";
-  return "";
-}
+using testing::expect_error;
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

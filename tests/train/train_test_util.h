@@ -10,6 +10,7 @@
 #include <iterator>
 #include <fstream>
 #include <functional>
+#include <initializer_list>
 #include <string>
 
 #include "core/error.h"
@@ -77,6 +78,21 @@ public:
 private:
   std::string path_;
 };
+
+// Runs fn and expects an rwkv::Error whose message contains every fragment; returns the message.
+inline std::string expect_error(const std::function<void()>& fn, std::initializer_list<std::string> fragments) {
+  try {
+    fn();
+  } catch (const Error& error) {
+    const std::string message = error.what();
+    for (const std::string& fragment : fragments) {
+      EXPECT_NE(message.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << message;
+    }
+    return message;
+  }
+  ADD_FAILURE() << "expected an rwkv::Error";
+  return "";
+}
 
 // The message of the rwkv::Error `action` throws, or "" when it throws none.
 inline std::string error_of(const std::function<void()>& action) {

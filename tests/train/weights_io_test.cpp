@@ -25,20 +25,7 @@ namespace {
 
 using testing::ScratchDir;
 
-// Runs fn and expects an rwkv::Error whose message contains every fragment; returns the message.
-std::string expect_error(const std::function<void()>& fn, std::initializer_list<std::string> fragments) {
-  try {
-    fn();
-  } catch (const Error& error) {
-    const std::string message = error.what();
-    for (const std::string& fragment : fragments) {
-      EXPECT_NE(message.find(fragment), std::string::npos) << "'" << fragment << "' not in: " << message;
-    }
-    return message;
-  }
-  ADD_FAILURE() << "expected an rwkv::Error";
-  return "";
-}
+using testing::expect_error;
 
 std::vector<uint32_t> float_bits(const Tensor& t) {
   std::vector<uint32_t> bits;
