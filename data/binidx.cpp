@@ -6,20 +6,13 @@
 
 #include "core/error.h"
 #include "data/mapped_file.h"
+#include "core/little_endian.h"
 
 namespace rwkv::data {
 namespace {
 
 bool ends_with(const std::string& text, const std::string& suffix) {
   return text.size() >= suffix.size() && text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-// The .idx arrays start at byte 34, so they are not aligned: read them with memcpy.
-template <typename T>
-T load_le(const std::byte* at) {
-  T value;
-  std::memcpy(&value, at, sizeof(T));
-  return value;  // little-endian host assumed (x86-64, aarch64), as everywhere in this project
 }
 
 std::string hex_bytes(const std::byte* bytes, std::size_t n) {

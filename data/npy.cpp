@@ -7,6 +7,7 @@
 
 #include "core/error.h"
 #include "data/mapped_file.h"
+#include "core/little_endian.h"
 
 namespace rwkv::data {
 namespace {
@@ -113,13 +114,6 @@ TokenDtype dtype_from_descr(const std::string& descr, const std::string& path) {
              "' is floating point; token ids must be integers (uint16, int32 or int64)");
   RWKV_FAIL(path, ": unsupported dtype '", descr,
             "'; token ids must be uint8, int8, int16, uint16, int32, uint32 or int64");
-}
-
-template <typename T>
-T load_le(const std::byte* at) {
-  T value;
-  std::memcpy(&value, at, sizeof(T));
-  return value;
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/little_endian.h"
 
 namespace rwkv {
 
@@ -78,16 +79,6 @@ uint64_t checksum_after_seal(int fd, uint64_t length, const std::string& path) {
   return checksum.value();
 }
 
-uint64_t read_u64(const unsigned char* bytes) {
-  uint64_t value = 0;
-  for (int i = 7; i >= 0; --i) value = (value << 8) | bytes[i];
-  return value;
-}
-
-void write_u64(unsigned char* bytes, uint64_t value) {
-  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(value >> (8 * i));
-}
-
 using FileIdentity = std::tuple<dev_t, ino_t, off_t, int64_t, int64_t>;  // device, inode, size, mtime
 
 std::mutex verified_mutex;
@@ -109,9 +100,9 @@ void seal_file(const std::string& path) {
              ": cannot read the user block");
   for (unsigned char byte : seal) RWKV_CHECK(byte == 0, path, ": the first ", kSealBytes, " bytes are not a free user block");
   std::memcpy(seal, kSealMagic, sizeof kSealMagic);
-  write_u64(seal + 8, kSealVersion);
-  write_u64(seal + 16, length);
-  write_u64(seal + 24, checksum_after_seal(file.get(), length, path));
+  store_le<uint64_t>(seal + 8, kSealVersion);
+  store_le<uint64_t>(seal + 16, length);
+  store_le<uint64_t>(seal + 24, checksum_after_seal(file.get(), length, path));
   const ssize_t written = ::pwrite(file.get(), seal, kSealBytes, 0);
   RWKV_CHECK(written == static_cast<ssize_t>(kSealBytes), path, ": cannot write the seal: ",
              written < 0 ? std::strerror(errno) : "short write");
@@ -132,7 +123,8 @@ void check_seal(const std::string& path) {
     const std::lock_guard<std::mutex> lock(verified_mutex);
     if (verified_files().count(identity)) return;
   }
-  const uint64_t version = read_u64(seal + 8), length = read_u64(seal + 16), stored = read_u64(seal + 24);
+  const uint64_t version = load_le<uint64_t>(seal + 8), length = load_le<uint64_t>(seal + 16);
+  const uint64_t stored = load_le<uint64_t>(seal + 24);
   RWKV_CHECK(version == kSealVersion, path, ": damaged seal or a newer format: seal version ", version,
              " (this build writes ", kSealVersion, ")");
   const uint64_t actual = static_cast<uint64_t>(info.st_size);

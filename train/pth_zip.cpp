@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/little_endian.h"
 
 namespace rwkv::pth {
 
@@ -72,14 +73,9 @@ private:
   std::vector<uint8_t> out_;
 };
 
-uint64_t load_le(const uint8_t* p, int bytes) {
-  uint64_t v = 0;
-  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(load_le(p, 2)); }
-uint32_t le32(const uint8_t* p) { return static_cast<uint32_t>(load_le(p, 4)); }
-uint64_t le64(const uint8_t* p) { return load_le(p, 8); }
+uint16_t le16(const uint8_t* p) { return load_le<uint16_t>(p); }
+uint32_t le32(const uint8_t* p) { return load_le<uint32_t>(p); }
+uint64_t le64(const uint8_t* p) { return load_le<uint64_t>(p); }
 
 std::string errno_text() { return std::strerror(errno); }
 
