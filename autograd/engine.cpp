@@ -1,5 +1,6 @@
 // The backward engine: orders the graph once (dependency counts), walks it from the roots, sums the gradients
-// arriving at each node, and frees each node's saved tensors right after it ran (unless retain_graph).
+// arriving at each node (each in the dtype of the tensor it belongs to), and frees each node's saved tensors right
+// after it ran (unless retain_graph).
 #include <unordered_map>
 
 #include "autograd/node.h"
@@ -11,19 +12,36 @@ namespace {
 
 Tensor ones_like_meta(const TensorMeta& meta) { return Tensor::full(meta.shape, 1.0, meta.dtype, meta.device); }
 
-void add_into(Tensor& slot, const Tensor& incoming) {
-  if (!slot.defined()) {
-    slot = incoming;
+// The gradients that arrived so far at one output of a node (or at a leaf), and the dtype the node expects.
+// bf16 gradients of one tensor are summed in fp32 and rounded once when the node runs; any other gradient is
+// converted to the expected dtype on arrival (e.g. a bf16 gradient of an fp32 leaf).
+struct PendingGradient {
+  Tensor sum;
+  DType dtype = DType::f32;
+};
+
+void add_into(PendingGradient& slot, const Tensor& incoming, DType dtype) {
+  slot.dtype = dtype;
+  if (!slot.sum.defined()) {
+    slot.sum = dtype == DType::bf16 ? incoming : incoming.to(dtype);
+  } else if (dtype == DType::bf16) {
+    slot.sum = ops::binary(Binary::add, slot.sum.to(DType::f32), incoming.to(DType::f32));
   } else {
-    slot = ops::binary(Binary::add, slot, incoming);  // fresh buffer: `slot` may alias another node's tensor
+    // A fresh buffer: `slot.sum` may alias another node's tensor.
+    slot.sum = ops::binary(Binary::add, slot.sum, incoming.to(dtype));
   }
+}
+
+Tensor take(PendingGradient& slot) {
+  Tensor sum = std::move(slot.sum);
+  return sum.defined() ? sum.to(slot.dtype) : sum;
 }
 
 }  // namespace
 
 void run_backward(const std::vector<Variable>& roots, const std::vector<Tensor>& grads, bool retain_graph) {
   RWKV_CHECK(roots.size() == grads.size(), "backward: ", roots.size(), " roots but ", grads.size(), " gradients");
-  std::unordered_map<Node*, std::vector<Tensor>> pending;  // gradients waiting at each node, per output
+  std::unordered_map<Node*, std::vector<PendingGradient>> pending;  // gradients waiting at each node, per output
   std::unordered_map<Node*, int> dependencies;             // edges into each node not yet processed
   std::vector<std::shared_ptr<Node>> ready;
 
@@ -45,7 +63,7 @@ void run_backward(const std::vector<Variable>& roots, const std::vector<Tensor>&
     std::shared_ptr<Node> node = root.gradient_node();
     auto& slots = pending[node.get()];
     slots.resize(std::max<size_t>(slots.size(), node->outputs.empty() ? 1 : node->outputs.size()));
-    add_into(slots[static_cast<size_t>(root.output_index())], grad);
+    add_into(slots[static_cast<size_t>(root.output_index())], grad, root.data().dtype());
     root_nodes.push_back(node);
   }
 
@@ -82,7 +100,8 @@ void run_backward(const std::vector<Variable>& roots, const std::vector<Tensor>&
   // Walk in dependency order (FIFO, so the order is deterministic).
   for (size_t next = 0; next < ready.size(); ++next) {
     std::shared_ptr<Node> node = ready[next];
-    std::vector<Tensor> grads_out = std::move(pending[node.get()]);
+    std::vector<Tensor> grads_out;
+    for (PendingGradient& slot : pending[node.get()]) grads_out.push_back(take(slot));
     pending.erase(node.get());
     grads_out.resize(std::max<size_t>(node->outputs.size(), 1));
     bool any_gradient = false;
@@ -112,7 +131,7 @@ void run_backward(const std::vector<Variable>& roots, const std::vector<Tensor>&
                    shape_str(node->inputs[i].shape));
         auto& slots = pending[edge.node.get()];
         slots.resize(std::max<size_t>(edge.node->outputs.size(), 1));
-        add_into(slots[static_cast<size_t>(edge.input_slot)], grads_in[i]);
+        add_into(slots[static_cast<size_t>(edge.input_slot)], grads_in[i], node->inputs[i].dtype);
       }
       if (--dependencies[edge.node.get()] == 0) ready.push_back(edge.node);
     }

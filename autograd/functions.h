@@ -6,8 +6,14 @@
 
 namespace rwkv::ag {
 
-// ---- linear algebra (shapes as ops::matmul)
+// ---- dtype conversion: x.to(dtype) (f32 -> bf16 rounds to nearest even); the gradient converts back to x's dtype
+// (so a bf16 gradient reaches an fp32 master weight as fp32).
+Variable cast(const Variable& x, DType dtype);
+
+// ---- linear algebra (shapes and dtypes as ops::matmul; the gradients have the operands' dtype)
 Variable matmul(const Variable& a, const Variable& b, bool trans_a = false, bool trans_b = false);
+// With the result in out_dtype (f32 for bf16 operands: fp32 logits from bf16 activations).
+Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b, DType out_dtype);
 
 // ---- elementwise, with NumPy broadcasting; the gradient of a broadcast operand is summed back to its shape
 Variable add(const Variable& a, const Variable& b);

@@ -4,14 +4,18 @@
 
 namespace rwkv::ops::detail {
 
-void check_float_operands(const char* op, std::initializer_list<const Tensor*> tensors) {
+namespace {
+
+void check_operands(const char* op, std::initializer_list<const Tensor*> tensors, bool allow_bf16) {
   const Tensor* first = nullptr;
   for (const Tensor* t : tensors) {
     RWKV_CHECK(t->defined(), op, ": an operand is undefined");
     if (!first) {
       first = t;
-      RWKV_CHECK(t->dtype() == DType::f32 || (t->dtype() == DType::f64 && t->device().is_cpu()), op,
-                 ": unsupported operand ", t->describe(), " (f32, or f64 on the CPU)");
+      const bool supported = t->dtype() == DType::f32 || (allow_bf16 && t->dtype() == DType::bf16) ||
+                             (t->dtype() == DType::f64 && t->device().is_cpu());
+      RWKV_CHECK(supported, op, ": unsupported operand ", t->describe(),
+                 allow_bf16 ? " (f32, bf16, or f64 on the CPU)" : " (f32, or f64 on the CPU)");
       continue;
     }
     RWKV_CHECK(t->device() == first->device(), op, ": operands on different devices: ", first->describe(),
@@ -19,6 +23,16 @@ void check_float_operands(const char* op, std::initializer_list<const Tensor*> t
     RWKV_CHECK(t->dtype() == first->dtype(), op, ": operands of different dtypes: ", first->describe(), " and ",
                t->describe());
   }
+}
+
+}  // namespace
+
+void check_float_operands(const char* op, std::initializer_list<const Tensor*> tensors) {
+  check_operands(op, tensors, false);
+}
+
+void check_float_or_bf16_operands(const char* op, std::initializer_list<const Tensor*> tensors) {
+  check_operands(op, tensors, true);
 }
 
 void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {

@@ -7,13 +7,18 @@
 
 namespace rwkv::ops::detail {
 
-// All tensors defined, on one device, with one floating dtype the kernels support there.
+// All tensors defined, on one device, with one floating dtype the kernels support there: f32, or f64 on the CPU.
 void check_float_operands(const char* op, std::initializer_list<const Tensor*> tensors);
+// The same for ops that also take bf16 (stored in bf16, computed in fp32): f32, bf16, or f64 on the CPU.
+void check_float_or_bf16_operands(const char* op, std::initializer_list<const Tensor*> tensors);
 void check_same_shape(const char* op, const Tensor& a, const Tensor& b);
 void check_ids(const char* op, const Tensor& ids);  // i32 or i64
 // Every id in [0, limit); the error names the op, the offending value and its flat position.
 void check_id_range(const char* op, const Tensor& ids, int64_t limit, const char* what);
 [[noreturn]] void no_cuda_kernel(const char* op, const Tensor& t);
+
+// The dtype the CPU computes a floating op in: fp32 for bf16 storage, else the tensor's own dtype.
+inline DType cpu_compute_dtype(DType dtype) { return dtype == DType::bf16 ? DType::f32 : dtype; }
 
 template <typename Fn>
 void dispatch_float(const char* op, DType dtype, Fn&& fn) {

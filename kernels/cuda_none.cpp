@@ -11,18 +11,18 @@ namespace {
 }
 }  // namespace
 
-void unary(Unary, const float*, float*, int64_t) { no_cuda("unary"); }
-void unary_backward(Unary, const float*, const float*, const float*, float*, int64_t) {
+void unary(FloatIo, Unary, const void*, void*, int64_t) { no_cuda("unary"); }
+void unary_backward(FloatIo, Unary, const void*, const void*, const void*, void*, int64_t) {
   no_cuda("unary_backward");
 }
-void binary(Binary, const float*, const float*, int64_t, float*, int64_t) { no_cuda("binary"); }
-void binary_left_broadcast(Binary, const float*, int64_t, const float*, float*, int64_t) {
+void binary(FloatIo, Binary, const void*, const void*, int64_t, void*, int64_t) { no_cuda("binary"); }
+void binary_left_broadcast(FloatIo, Binary, const void*, int64_t, const void*, void*, int64_t) {
   no_cuda("binary_left_broadcast");
 }
-void affine(const float*, float, float, float*, int64_t) { no_cuda("affine"); }
-void accumulate(const float*, float*, int64_t) { no_cuda("accumulate"); }
+void affine(FloatIo, const void*, float, float, void*, int64_t) { no_cuda("affine"); }
+void accumulate(FloatIo, FloatIo, const void*, void*, int64_t) { no_cuda("accumulate"); }
 
-void sum_middle(const float*, int64_t, int64_t, int64_t, float*) { no_cuda("sum"); }
+void sum_middle(FloatIo, const void*, int64_t, int64_t, int64_t, void*) { no_cuda("sum"); }
 
 void layernorm_forward(const float*, const float*, const float*, int64_t, int64_t, float, float*, float*, float*) {
   no_cuda("layernorm");
@@ -58,8 +58,8 @@ void multi_tensor_adam_step(const AdamTensorArgs*, int64_t, float, float, float,
 }
 double multi_tensor_sum_of_squares(const float* const*, const int64_t*, int64_t) { no_cuda("sum_of_squares"); }
 
-void gemm(FloatIo, bool, bool, int64_t, int64_t, int64_t, float, const void*, int64_t, int64_t, const void*, int64_t,
-          int64_t, float, void*, int64_t, int64_t, int64_t, bool) {
+void gemm(FloatIo, FloatIo, bool, bool, int64_t, int64_t, int64_t, float, const void*, int64_t, int64_t, const void*,
+          int64_t, int64_t, float, void*, int64_t, int64_t, int64_t, bool) {
   no_cuda("matmul");
 }
 

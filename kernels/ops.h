@@ -1,6 +1,9 @@
 // Tensor-level ops: each checks shapes, dtypes and devices (errors name the op and the tensors) and routes to
 // the CPU or CUDA kernel. Inputs may be non-contiguous (they are packed first); outputs are contiguous.
 // Floating-point ops take f32 (and f64 on the CPU, for gradient checks); ids and targets take i32 or i64.
+// Mixed precision: matmul, the elementwise ops, the sums, broadcast_to and WKV's k, v also take bf16 tensors
+// (computed in fp32, results rounded to bf16 to nearest even, on the CPU and on CUDA); operands of one op share
+// one dtype except where stated. An op without bf16 support refuses it with a clear error.
 #pragma once
 
 #include <vector>
@@ -12,8 +15,13 @@ namespace rwkv::ops {
 
 // ---- matrix products. 2-D: [M,K] x [K,N]; 3-D batched: [G,M,K] x [G,K,N], or [G,M,K] x [K,N] (shared B).
 // trans_a / trans_b transpose the last two dims of the operand before the product.
+// Operands both f32, both bf16, or both f64 (CPU); the result has the operands' dtype.
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a = false, bool trans_b = false);
-// out = op(a) op(b) + beta * out; out must already have the result's shape (used to accumulate gradients).
+// The same with the result in out_dtype: the operands' dtype, or f32 for bf16 operands (fp32 accumulation
+// either way; a bf16 result is the fp32 one rounded once).
+Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, DType out_dtype);
+// out = op(a) op(b) + beta * out in fp32 (then rounded when out is bf16); out must already have the result's
+// shape, be contiguous, and have the operands' dtype or f32 for bf16 operands (weight gradients into fp32).
 void matmul_into(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& out, double beta);
 // fp32 matmuls on CUDA may round their inputs to tf32 on the tensor cores (about 8x faster, ~1e-3 relative
 // error) only when allowed; off by default, process-wide.
@@ -26,9 +34,9 @@ Tensor unary(Unary op, const Tensor& x);
 Tensor unary_backward(Unary op, const Tensor& grad_out, const Tensor& input, const Tensor& output);
 Tensor binary(Binary op, const Tensor& a, const Tensor& b);  // NumPy broadcasting
 Tensor affine(const Tensor& x, double scale, double shift);  // x * scale + shift
-void accumulate_(Tensor& into, const Tensor& value);         // into += value, same shape
+void accumulate_(Tensor& into, const Tensor& value);         // into += value, same shape; bf16 value into f32 ok
 
-// ---- reductions
+// ---- reductions (accumulated in double; the result has the input's dtype)
 Tensor sum(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor sum_all(const Tensor& x);                           // rank-0 result
 Tensor sum_to_shape(const Tensor& x, const Shape& shape);  // undoes broadcasting (gradient of an expand)
@@ -96,6 +104,8 @@ double sum_of_squares(const std::vector<Tensor>& tensors);
 // ---- WKV (spec §1.5) over k, v [B, T, C] with time_decay, time_first [C]; w = -exp(time_decay) is computed here
 // in the tensors' precision (fp32 for training). state_in [B, 3, C] = (aa, bb, pp) or undefined for the zero
 // state. The final state is returned when want_state (see cpu/kernels.h for the state's meaning).
+// bf16 k, v (CPU and CUDA): y, grad_y and the k, v gradients are bf16, time_decay, time_first, the states and
+// their gradients f32; the math is fp32 with u = time_first rounded to bf16 (the CUDA kernels read it so).
 struct WkvOutput {
   Tensor y, state;
 };

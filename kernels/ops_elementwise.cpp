@@ -21,17 +21,20 @@ bool is_trailing_broadcast(const Shape& small, const Shape& full) {
   return true;
 }
 
-const float* f32(const Tensor& t) { return t.data<float>(); }
+// On the CPU a bf16 op is the f32 op on the widened inputs, rounded once at the end (round to nearest even).
+bool is_cpu_bf16(const Tensor& t) { return t.device().is_cpu() && t.dtype() == DType::bf16; }
+Tensor widened(const Tensor& t) { return t.defined() ? t.to(DType::f32) : Tensor(); }
 
 }  // namespace
 
 Tensor unary(Unary op, const Tensor& x_in) {
-  detail::check_float_operands(unary_name(op), {&x_in});
+  detail::check_float_or_bf16_operands(unary_name(op), {&x_in});
+  if (is_cpu_bf16(x_in)) return unary(op, widened(x_in)).to(DType::bf16);
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cuda()) {
     detail::use_device_of(x);
-    cuda_kernels::unary(op, f32(x), y.data<float>(), x.numel());
+    cuda_kernels::unary(detail::cuda_float_io(x), op, x.raw_data(), y.raw_data(), x.numel());
     return y;
   }
   detail::dispatch_float(unary_name(op), x.dtype(), [&](auto zero) {
@@ -49,13 +52,17 @@ Tensor unary_backward(Unary op, const Tensor& grad_out_in, const Tensor& input_i
   const Tensor input = needs_input ? input_in.contiguous() : Tensor();
   const Tensor output = needs_output ? output_in.contiguous() : Tensor();
   const Tensor& used = needs_input ? input : (needs_output ? output : grad_out);
-  detail::check_float_operands(name, {&grad_out, &used});
+  detail::check_float_or_bf16_operands(name, {&grad_out, &used});
   detail::check_same_shape(name, grad_out, used);
+  if (is_cpu_bf16(grad_out)) {
+    return unary_backward(op, widened(grad_out), widened(input), widened(output)).to(DType::bf16);
+  }
   Tensor grad_in = Tensor::empty(grad_out.shape(), grad_out.dtype(), grad_out.device());
   if (grad_out.device().is_cuda()) {
     detail::use_device_of(grad_out);
-    cuda_kernels::unary_backward(op, f32(grad_out), needs_input ? f32(input) : nullptr,
-                                 needs_output ? f32(output) : nullptr, grad_in.data<float>(), grad_out.numel());
+    cuda_kernels::unary_backward(detail::cuda_float_io(grad_out), op, grad_out.raw_data(),
+                                 needs_input ? input.raw_data() : nullptr, needs_output ? output.raw_data() : nullptr,
+                                 grad_in.raw_data(), grad_out.numel());
     return grad_in;
   }
   detail::dispatch_float(name, grad_out.dtype(), [&](auto zero) {
@@ -68,18 +75,20 @@ Tensor unary_backward(Unary op, const Tensor& grad_out_in, const Tensor& input_i
 
 Tensor binary(Binary op, const Tensor& a_in, const Tensor& b_in) {
   const char* name = binary_name(op);
-  detail::check_float_operands(name, {&a_in, &b_in});
+  detail::check_float_or_bf16_operands(name, {&a_in, &b_in});
   const Shape out_shape = broadcast_shapes(a_in.shape(), b_in.shape(), name);
+  if (is_cpu_bf16(a_in)) return binary(op, widened(a_in), widened(b_in)).to(DType::bf16);
   Tensor out = Tensor::empty(out_shape, a_in.dtype(), a_in.device());
   const int64_t n = out.numel();
   const bool cuda = a_in.device().is_cuda();
   auto run = [&](const Tensor& a, const Tensor& b, bool left_broadcast) {
     if (cuda) {
       detail::use_device_of(out);
+      const cuda_kernels::FloatIo io = detail::cuda_float_io(out);
       if (left_broadcast) {
-        cuda_kernels::binary_left_broadcast(op, f32(a), a.numel(), f32(b), out.data<float>(), n);
+        cuda_kernels::binary_left_broadcast(io, op, a.raw_data(), a.numel(), b.raw_data(), out.raw_data(), n);
       } else {
-        cuda_kernels::binary(op, f32(a), f32(b), b.numel(), out.data<float>(), n);
+        cuda_kernels::binary(io, op, a.raw_data(), b.raw_data(), b.numel(), out.raw_data(), n);
       }
       return;
     }
@@ -105,12 +114,14 @@ Tensor binary(Binary op, const Tensor& a_in, const Tensor& b_in) {
 }
 
 Tensor affine(const Tensor& x_in, double scale, double shift) {
-  detail::check_float_operands("affine", {&x_in});
+  detail::check_float_or_bf16_operands("affine", {&x_in});
+  if (is_cpu_bf16(x_in)) return affine(widened(x_in), scale, shift).to(DType::bf16);
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cuda()) {
     detail::use_device_of(x);
-    cuda_kernels::affine(f32(x), static_cast<float>(scale), static_cast<float>(shift), y.data<float>(), x.numel());
+    cuda_kernels::affine(detail::cuda_float_io(x), x.raw_data(), static_cast<float>(scale), static_cast<float>(shift),
+                         y.raw_data(), x.numel());
     return y;
   }
   detail::dispatch_float("affine", x.dtype(), [&](auto zero) {
@@ -121,13 +132,30 @@ Tensor affine(const Tensor& x_in, double scale, double shift) {
 }
 
 void accumulate_(Tensor& into, const Tensor& value_in) {
-  detail::check_float_operands("accumulate_", {&into, &value_in});
+  detail::check_float_or_bf16_operands("accumulate_", {&into});
+  detail::check_float_or_bf16_operands("accumulate_", {&value_in});
+  RWKV_CHECK(into.device() == value_in.device(), "accumulate_: operands on different devices: ", into.describe(),
+             " and ", value_in.describe());
+  const bool widening = into.dtype() == DType::f32 && value_in.dtype() == DType::bf16;
+  RWKV_CHECK(into.dtype() == value_in.dtype() || widening, "accumulate_: cannot accumulate ", value_in.describe(),
+             " into ", into.describe(), " (equal dtypes, or bf16 into f32)");
   detail::check_same_shape("accumulate_", into, value_in);
   RWKV_CHECK(into.is_contiguous(), "accumulate_: destination ", into.describe(), " must be contiguous");
   const Tensor value = value_in.contiguous();
   if (into.device().is_cuda()) {
     detail::use_device_of(into);
-    cuda_kernels::accumulate(f32(value), into.data<float>(), into.numel());
+    cuda_kernels::accumulate(detail::cuda_float_io(value), detail::cuda_float_io(into), value.raw_data(),
+                             into.raw_data(), into.numel());
+    return;
+  }
+  if (into.dtype() == DType::bf16) {  // into = round(into + value), the sum in fp32
+    Tensor sum = widened(into);
+    accumulate_(sum, widened(value));
+    into.copy_(sum);
+    return;
+  }
+  if (widening) {
+    accumulate_(into, widened(value));
     return;
   }
   detail::dispatch_float("accumulate_", into.dtype(), [&](auto zero) {

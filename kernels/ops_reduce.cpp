@@ -6,8 +6,12 @@
 namespace rwkv::ops {
 
 Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
-  detail::check_float_operands("sum", {&x_in});
+  detail::check_float_or_bf16_operands("sum", {&x_in});
   const int64_t axis = wrap_dim(dim, x_in.dim(), "sum");
+  // bf16 on the CPU: the f32 sum (accumulated in double) of the widened input, rounded to bf16 (as on CUDA).
+  if (x_in.device().is_cpu() && x_in.dtype() == DType::bf16) {
+    return sum(x_in.to(DType::f32), axis, keepdim).to(DType::bf16);
+  }
   const Tensor x = x_in.contiguous();
   int64_t outer = 1, inner = 1;
   for (int64_t d = 0; d < axis; ++d) outer *= x.size(d);
@@ -21,7 +25,7 @@ Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
   Tensor out = Tensor::empty(out_shape, x.dtype(), x.device());
   if (x.device().is_cuda()) {
     detail::use_device_of(x);
-    cuda_kernels::sum_middle(x.data<float>(), outer, x.size(axis), inner, out.data<float>());
+    cuda_kernels::sum_middle(detail::cuda_float_io(x), x.raw_data(), outer, x.size(axis), inner, out.raw_data());
     return out;
   }
   detail::dispatch_float("sum", x.dtype(), [&](auto zero) {
@@ -32,12 +36,15 @@ Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
 }
 
 Tensor sum_all(const Tensor& x_in) {
-  detail::check_float_operands("sum_all", {&x_in});
+  detail::check_float_or_bf16_operands("sum_all", {&x_in});
+  if (x_in.device().is_cpu() && x_in.dtype() == DType::bf16) {
+    return sum_all(x_in.to(DType::f32)).to(DType::bf16);
+  }
   const Tensor x = x_in.contiguous();
   Tensor out = Tensor::empty({}, x.dtype(), x.device());
   if (x.device().is_cuda()) {
     detail::use_device_of(x);
-    cuda_kernels::sum_middle(x.data<float>(), 1, x.numel(), 1, out.data<float>());
+    cuda_kernels::sum_middle(detail::cuda_float_io(x), x.raw_data(), 1, x.numel(), 1, out.raw_data());
     return out;
   }
   detail::dispatch_float("sum_all", x.dtype(), [&](auto zero) {
@@ -51,6 +58,8 @@ Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
   RWKV_CHECK(broadcast_shapes(shape, x.shape(), "sum_to_shape") == x.shape(), "sum_to_shape: ",
              shape_str(shape), " does not broadcast to ", x.describe());
   if (x.shape() == shape) return x;
+  // bf16: several reductions in fp32, rounded to bf16 once at the end rather than after each.
+  if (x.dtype() == DType::bf16) return sum_to_shape(x.to(DType::f32), shape).to(DType::bf16);
   Tensor reduced = x;
   // Leading dims that `shape` lacks are summed away; dims where `shape` has 1 are summed with keepdim.
   const size_t lead = x.shape().size() - shape.size();

@@ -11,9 +11,18 @@ struct WkvDims {
   int64_t batch, time, channels;
 };
 
+// k and v share the I/O dtype (f32, bf16, or f64 on the CPU); time_decay, time_first and state_in are in the
+// parameter dtype: f32 for bf16 I/O, else the I/O dtype.
 WkvDims check_wkv(const char* op, const Tensor& time_decay, const Tensor& time_first, const Tensor& k,
                   const Tensor& v, const Tensor& state_in) {
-  detail::check_float_operands(op, {&time_decay, &time_first, &k, &v});
+  detail::check_float_or_bf16_operands(op, {&k, &v});
+  const DType param_dtype = k.dtype() == DType::bf16 ? DType::f32 : k.dtype();
+  for (const Tensor* t : {&time_decay, &time_first, &state_in}) {
+    if (t == &state_in && !state_in.defined()) continue;
+    RWKV_CHECK(t->defined(), op, ": time_decay and time_first must be defined");
+    RWKV_CHECK(t->device() == k.device() && t->dtype() == param_dtype, op, ": ", t->describe(), " must be ",
+               dtype_name(param_dtype), " on ", k.device().str(), " for k ", k.describe());
+  }
   RWKV_CHECK(k.dim() == 3 && v.shape() == k.shape(), op, ": k ", k.describe(), " and v ", v.describe(),
              " must both be [batch, time, channels]");
   const WkvDims dims{k.size(0), k.size(1), k.size(2)};
@@ -22,7 +31,6 @@ WkvDims check_wkv(const char* op, const Tensor& time_decay, const Tensor& time_f
              ": time_decay ", time_decay.describe(), " and time_first ", time_first.describe(), " must be [",
              dims.channels, "] for k ", k.describe());
   if (state_in.defined()) {
-    detail::check_float_operands(op, {&k, &state_in});
     RWKV_CHECK(state_in.shape() == (Shape{dims.batch, 3, dims.channels}), op, ": state ", state_in.describe(),
                " must be [", dims.batch, ", 3, ", dims.channels, "]");
   }
@@ -38,8 +46,8 @@ const T* optional_data(const Tensor& t) {
   return t.defined() ? t.data<T>() : nullptr;
 }
 
-// ---- CUDA: u, k, v, y and their gradients in the I/O dtype (f32, or bf16 once the checks admit it); w, the
-// states, their gradients and the per-batch gw, gu always fp32 (spec §2.6).
+// ---- CUDA: u, k, v, y and their gradients in the I/O dtype (f32 or bf16); w, the states, their gradients and
+// the per-batch gw, gu always fp32 (spec §2.6).
 void check_on_device(const char* op, const Tensor& k, std::initializer_list<const Tensor*> tensors) {
   for (const Tensor* t : tensors) {
     RWKV_CHECK(!t->defined() || t->device() == k.device(), op, ": ", t->describe(), " is not on ",
@@ -95,16 +103,20 @@ WkvOutput wkv(const Tensor& time_decay, const Tensor& time_first, const Tensor& 
               const Tensor& state_in_arg, bool want_state) {
   const WkvDims d = check_wkv("wkv", time_decay, time_first, k_in, v_in, state_in_arg);
   if (k_in.device().is_cuda()) return wkv_cuda(d, time_decay, time_first, k_in, v_in, state_in_arg, want_state);
-  const Tensor w = decay_from_time_decay(time_decay), u = time_first.contiguous();
-  const Tensor k = k_in.contiguous(), v = v_in.contiguous();
+  // bf16 I/O on the CPU: the f32 kernel on widened k, v and on u rounded to bf16 (as the CUDA kernels read it);
+  // y is rounded back to bf16, the state stays f32.
+  const DType io = k_in.dtype(), compute = detail::cpu_compute_dtype(io);
+  const Tensor w = decay_from_time_decay(time_decay), u = time_first.to(io).to(compute).contiguous();
+  const Tensor k = k_in.to(compute).contiguous(), v = v_in.to(compute).contiguous();
   const Tensor state_in = state_in_arg.defined() ? state_in_arg.contiguous() : Tensor();
-  WkvOutput out{Tensor::empty(k.shape(), k.dtype()),
-                want_state ? Tensor::empty({d.batch, 3, d.channels}, k.dtype()) : Tensor()};
-  detail::dispatch_float("wkv", k.dtype(), [&](auto zero) {
+  WkvOutput out{Tensor::empty(k.shape(), compute),
+                want_state ? Tensor::empty({d.batch, 3, d.channels}, compute) : Tensor()};
+  detail::dispatch_float("wkv", compute, [&](auto zero) {
     using T = decltype(zero);
     cpu::wkv_forward<T>(d.batch, d.time, d.channels, w.data<T>(), u.data<T>(), k.data<T>(), v.data<T>(),
                         optional_data<T>(state_in), out.y.data<T>(), want_state ? out.state.data<T>() : nullptr);
   });
+  out.y = out.y.to(io);
   return out;
 }
 
@@ -118,15 +130,18 @@ WkvGrads wkv_backward(const Tensor& time_decay, const Tensor& time_first, const 
     RWKV_CHECK(grad_state_out_arg.shape() == (Shape{d.batch, 3, d.channels}), "wkv_backward: state gradient ",
                grad_state_out_arg.describe(), " must be [", d.batch, ", 3, ", d.channels, "]");
   }
+  check_on_device("wkv_backward", k_in, {&y_in, &grad_y_in, &grad_state_out_arg});
   if (k_in.device().is_cuda()) {
     return wkv_backward_cuda(d, time_decay, time_first, k_in, v_in, y_in, grad_y_in, state_in_arg,
                              grad_state_out_arg);
   }
-  const Tensor w = decay_from_time_decay(time_decay), u = time_first.contiguous();
-  const Tensor k = k_in.contiguous(), v = v_in.contiguous(), y = y_in.contiguous(), gy = grad_y_in.contiguous();
+  // bf16 I/O: as in the forward, the f32 kernel on widened inputs; gk, gv rounded back to bf16.
+  const DType io = k_in.dtype(), dtype = detail::cpu_compute_dtype(io);
+  const Tensor w = decay_from_time_decay(time_decay), u = time_first.to(io).to(dtype).contiguous();
+  const Tensor k = k_in.to(dtype).contiguous(), v = v_in.to(dtype).contiguous();
+  const Tensor y = y_in.to(io).to(dtype).contiguous(), gy = grad_y_in.to(io).to(dtype).contiguous();
   const Tensor state_in = state_in_arg.defined() ? state_in_arg.contiguous() : Tensor();
-  const Tensor grad_state_out = grad_state_out_arg.defined() ? grad_state_out_arg.contiguous() : Tensor();
-  const DType dtype = k.dtype();
+  const Tensor grad_state_out = grad_state_out_arg.defined() ? grad_state_out_arg.to(dtype).contiguous() : Tensor();
   Tensor gw_per_batch = Tensor::empty({d.batch, d.channels}, dtype);
   Tensor gu_per_batch = Tensor::empty({d.batch, d.channels}, dtype);
   WkvGrads grads{Tensor(), Tensor(), Tensor::empty(k.shape(), dtype), Tensor::empty(k.shape(), dtype),
@@ -140,6 +155,8 @@ WkvGrads wkv_backward(const Tensor& time_decay, const Tensor& time_first, const 
   });
   grads.time_decay = sum(gw_per_batch, 0);
   grads.time_first = sum(gu_per_batch, 0);
+  grads.k = grads.k.to(io);
+  grads.v = grads.v.to(io);
   return grads;
 }
 

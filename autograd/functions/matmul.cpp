@@ -5,9 +5,14 @@
 namespace rwkv::ag {
 
 Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b) {
+  return matmul(a, b, trans_a, trans_b, a.data().dtype());
+}
+
+Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b, DType out_dtype) {
   RWKV_CHECK(!(trans_a && a.dim() == 3 && b.dim() == 2), "matmul: a transposed 3-D operand with a shared 2-D ",
              "operand is not differentiable here (", a.describe(), "^T x ", b.describe(), "); reshape first");
-  Tensor out = ops::matmul(a.data(), b.data(), trans_a, trans_b);
+  Tensor out = ops::matmul(a.data(), b.data(), trans_a, trans_b, out_dtype);
+  const DType operand_dtype = a.data().dtype();
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   // Each input's gradient needs only the other input's value.
   Tensor a_value = need_b ? a.data() : Tensor();
@@ -15,7 +20,7 @@ Variable matmul(const Variable& a, const Variable& b, bool trans_a, bool trans_b
   const Shape b_shape = b.shape();
   return make_output("matmul", std::move(out), {a, b},
                      [=](const std::vector<Tensor>& g) -> std::vector<Tensor> {
-                       const Tensor& gy = g[0];
+                       const Tensor gy = g[0].to(operand_dtype);  // an f32 result's gradient, in bf16
                        Tensor ga, gb;
                        // y = op(A) op(B): dA = gy op(B)^T (transposed back when A was), dB likewise.
                        if (need_a) {

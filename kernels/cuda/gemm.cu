@@ -1,5 +1,6 @@
-// GEMM through cuBLAS (cublasGemmStridedBatchedEx). Our matrices are row-major and cuBLAS's column-major, so
-// C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T: the operands swap places and keep their own flags.
+// GEMM through cuBLAS (cublasGemmStridedBatchedEx: f32 x f32 -> f32, bf16 x bf16 -> bf16 or f32, fp32 compute).
+// Our matrices are row-major and cuBLAS's column-major, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T:
+// the operands swap places and keep their own flags.
 // One handle per device, created on first use and never destroyed (cuBLAS may not outlive the CUDA runtime at
 // exit), with its own workspace from the caching allocator re-attached whenever the stream changes.
 #include <cublas_v2.h>
@@ -67,13 +68,16 @@ __global__ void scale_kernel(T* c, int64_t rows, int64_t cols, int64_t ldc, int6
 
 }  // namespace
 
-void gemm(FloatIo io, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const void* a,
-          int64_t lda, int64_t stride_a, const void* b, int64_t ldb, int64_t stride_b, float beta, void* c,
-          int64_t ldc, int64_t stride_c, int64_t batch, bool allow_tf32) {
+void gemm(FloatIo ab_io, FloatIo c_io, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+          const void* a, int64_t lda, int64_t stride_a, const void* b, int64_t ldb, int64_t stride_b, float beta,
+          void* c, int64_t ldc, int64_t stride_c, int64_t batch, bool allow_tf32) {
+  RWKV_CHECK(ab_io == c_io || (ab_io == FloatIo::bf16 && c_io == FloatIo::f32),
+             "cuda gemm: f32 operands need an f32 output (bf16 operands take a bf16 or f32 output)");
   if (m == 0 || n == 0 || batch == 0) return;
-  const cudaDataType type = io == FloatIo::f32 ? CUDA_R_32F : CUDA_R_16BF;
+  const cudaDataType ab_type = ab_io == FloatIo::f32 ? CUDA_R_32F : CUDA_R_16BF;
+  const cudaDataType c_type = c_io == FloatIo::f32 ? CUDA_R_32F : CUDA_R_16BF;
   if (k == 0) {  // no products: C = beta * C, written here rather than trusting every cuBLAS path with k = 0
-    if (io == FloatIo::f32) {
+    if (c_io == FloatIo::f32) {
       scale_kernel<<<blocks_for(batch * m * n, 256), 256, 0, stream()>>>(static_cast<float*>(c), m, n, ldc, stride_c,
                                                                          batch, beta);
     } else {
@@ -83,13 +87,14 @@ void gemm(FloatIo io, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t 
     check_launch("cuda gemm (k = 0)");
     return;
   }
+  // tf32 only rounds fp32 operands; bf16 operands always use the plain fp32-accumulating path.
   const cublasComputeType_t compute =
-      io == FloatIo::f32 && allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+      ab_io == FloatIo::f32 && allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
   check_cublas(cublasGemmStridedBatchedEx(handle_for_current_stream(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                                           trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, checked_int(n, "n"),
-                                          checked_int(m, "m"), checked_int(k, "k"), &alpha, b, type,
-                                          checked_int(ldb, "ldb"), stride_b, a, type, checked_int(lda, "lda"),
-                                          stride_a, &beta, c, type, checked_int(ldc, "ldc"), stride_c,
+                                          checked_int(m, "m"), checked_int(k, "k"), &alpha, b, ab_type,
+                                          checked_int(ldb, "ldb"), stride_b, a, ab_type, checked_int(lda, "lda"),
+                                          stride_a, &beta, c, c_type, checked_int(ldc, "ldc"), stride_c,
                                           checked_int(batch, "batch"), compute, CUBLAS_GEMM_DEFAULT),
                "cublasGemmStridedBatchedEx");
 }

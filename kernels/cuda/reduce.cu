@@ -1,6 +1,9 @@
 // Sums over the middle axis of [outer, n, inner], accumulated in double. Deterministic: the axis is cut into
 // chunks whose size depends only on the shape (never on the GPU), each chunk is summed by one block in a fixed
-// tree, and the chunk partials are summed in chunk order by a second kernel.
+// tree, and the chunk partials are summed in chunk order by a second kernel. x and y are float or __nv_bfloat16
+// (the same type); a bf16 result is the double sum rounded to fp32 and then to bf16, exactly as on the CPU.
+#include <cuda_bf16.h>
+
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kernels.h"
 
@@ -8,26 +11,33 @@ namespace rwkv::cuda_kernels {
 
 namespace {
 
+__device__ inline double load(const float* p, int64_t i) { return p[i]; }
+__device__ inline double load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
+__device__ inline void store(float* p, int64_t i, double value) { p[i] = static_cast<float>(value); }
+__device__ inline void store(__nv_bfloat16* p, int64_t i, double value) {
+  p[i] = __float2bfloat16_rn(static_cast<float>(value));
+}
+
 // ---- inner == 1: contiguous rows.
 constexpr int kRowThreads = 256;
 constexpr int64_t kRowChunk = 16384;  // elements of one row summed by one block
 
 // Block (row, chunk) sums its slice; writes the float result when the row is one chunk, else a double partial.
-__global__ void sum_rows_kernel(const float* x, int64_t outer, int64_t n, int64_t chunks, double* partials,
-                                float* y) {
+template <typename T>
+__global__ void sum_rows_kernel(const T* x, int64_t outer, int64_t n, int64_t chunks, double* partials, T* y) {
   __shared__ double shared[32];
   for (int64_t task = blockIdx.x; task < outer * chunks; task += gridDim.x) {
     const int64_t row = task / chunks, chunk = task % chunks;
     const int64_t begin = chunk * kRowChunk, end = begin + kRowChunk < n ? begin + kRowChunk : n;
-    const float* p = x + row * n;
+    const T* p = x + row * n;
     double total = 0;
-    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) total += p[i];
+    for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) total += load(p, i);
     total = block_sum(total, shared);
     if (threadIdx.x == 0) {
       if (partials) {
         partials[task] = total;
       } else {
-        y[row] = static_cast<float>(total);
+        store(y, row, total);
       }
     }
   }
@@ -38,8 +48,9 @@ constexpr int kColumnWidth = 32;
 constexpr int kRowLanes = 8;
 constexpr int64_t kColumnChunk = 512;
 
-__global__ void sum_columns_kernel(const float* x, int64_t outer, int64_t n, int64_t inner, int64_t chunks,
-                                   double* partials, float* y) {
+template <typename T>
+__global__ void sum_columns_kernel(const T* x, int64_t outer, int64_t n, int64_t inner, int64_t chunks,
+                                   double* partials, T* y) {
   __shared__ double lanes[kRowLanes][kColumnWidth];
   const int64_t column = blockIdx.x * static_cast<int64_t>(kColumnWidth) + threadIdx.x;
   for (int64_t task = blockIdx.y; task < outer * chunks; task += gridDim.y) {
@@ -47,7 +58,7 @@ __global__ void sum_columns_kernel(const float* x, int64_t outer, int64_t n, int
     const int64_t begin = chunk * kColumnChunk, end = begin + kColumnChunk < n ? begin + kColumnChunk : n;
     double total = 0;
     if (column < inner) {
-      for (int64_t i = begin + threadIdx.y; i < end; i += kRowLanes) total += x[(o * n + i) * inner + column];
+      for (int64_t i = begin + threadIdx.y; i < end; i += kRowLanes) total += load(x, (o * n + i) * inner + column);
     }
     lanes[threadIdx.y][threadIdx.x] = total;
     __syncthreads();
@@ -57,7 +68,7 @@ __global__ void sum_columns_kernel(const float* x, int64_t outer, int64_t n, int
       if (partials) {
         partials[task * inner + column] = sum;
       } else {
-        y[o * inner + column] = static_cast<float>(sum);
+        store(y, o * inner + column, sum);
       }
     }
     __syncthreads();
@@ -65,22 +76,22 @@ __global__ void sum_columns_kernel(const float* x, int64_t outer, int64_t n, int
 }
 
 // y[o, j] = sum over chunks of partials[o, chunk, j], in chunk order.
-__global__ void sum_partials_kernel(const double* partials, int64_t outer, int64_t chunks, int64_t inner, float* y) {
+template <typename T>
+__global__ void sum_partials_kernel(const double* partials, int64_t outer, int64_t chunks, int64_t inner, T* y) {
   RWKV_GRID_STRIDE(index, outer * inner) {
     const int64_t o = index / inner, j = index % inner;
     double total = 0;
     for (int64_t chunk = 0; chunk < chunks; ++chunk) total += partials[(o * chunks + chunk) * inner + j];
-    y[index] = static_cast<float>(total);
+    store(y, index, total);
   }
 }
 
-}  // namespace
-
-void sum_middle(const float* x, int64_t outer, int64_t n, int64_t inner, float* y) {
+template <typename T>
+void sum_middle_typed(const T* x, int64_t outer, int64_t n, int64_t inner, T* y) {
   if (outer == 0 || inner == 0) return;
   const cudaStream_t s = stream();
   if (n == 0) {
-    check_cuda(cudaMemsetAsync(y, 0, static_cast<size_t>(outer * inner) * sizeof(float), s), "sum: zero fill");
+    check_cuda(cudaMemsetAsync(y, 0, static_cast<size_t>(outer * inner) * sizeof(T), s), "sum: zero fill");
     return;
   }
   if (inner == 1) {
@@ -107,6 +118,16 @@ void sum_middle(const float* x, int64_t outer, int64_t n, int64_t inner, float* 
   if (chunks > 1) {
     sum_partials_kernel<<<blocks_for(outer * inner, 256), 256, 0, s>>>(partial_data, outer, chunks, inner, y);
     check_launch("cuda sum (column partials)");
+  }
+}
+
+}  // namespace
+
+void sum_middle(FloatIo io, const void* x, int64_t outer, int64_t n, int64_t inner, void* y) {
+  if (io == FloatIo::f32) {
+    sum_middle_typed(static_cast<const float*>(x), outer, n, inner, static_cast<float*>(y));
+  } else {
+    sum_middle_typed(static_cast<const __nv_bfloat16*>(x), outer, n, inner, static_cast<__nv_bfloat16*>(y));
   }
 }
 
