@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -37,6 +38,18 @@ inline double relative_error(const Tensor& a, const Tensor& b) {
     scale = std::max(scale, std::abs(bv[i]));
   }
   return diff / scale;
+}
+
+// ||a - b|| / ||b|| over the whole tensor (an error of the tensor as a whole, not of its smallest element).
+inline double norm_relative_error(const Tensor& a, const Tensor& b) {
+  const auto av = a.to_vector<double>(), bv = b.to_vector<double>();
+  EXPECT_EQ(av.size(), bv.size());
+  double diff = 0, norm = 0;
+  for (size_t i = 0; i < av.size() && i < bv.size(); ++i) {
+    diff += (av[i] - bv[i]) * (av[i] - bv[i]);
+    norm += bv[i] * bv[i];
+  }
+  return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
 }
 
 }  // namespace rwkv::testing

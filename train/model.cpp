@@ -2,6 +2,7 @@
 
 #include "autograd/checkpoint.h"
 #include "autograd/functions.h"
+#include "autograd/rwkv_fused.h"
 
 namespace rwkv {
 
@@ -9,9 +10,16 @@ using ag::Variable;
 
 namespace {
 
-// mix(z, ẑ, μ) = z·μ + ẑ·(1 − μ) (spec §1.3), written exactly as the reference does.
-Variable mix(const Variable& z, const Variable& shifted, const Variable& mu) {
-  return ag::add(ag::mul(z, mu), ag::mul(shifted, ag::rsub_scalar(1.0, mu)));
+// The token shift and the mixes z·μ + ẑ·(1 − μ) of spec §1.3 in one fused op. The mixes are stored [1, 1, C]
+// (the official shapes); the op takes them as [C]. A carried-over token of another dtype (an f32 state fed to a
+// bf16 model) is converted to the activations' dtype.
+std::vector<Variable> token_shift_mixes(const Variable& z, const Variable& previous,
+                                        const std::vector<Variable>& mixes) {
+  std::vector<Variable> flat;
+  for (const Variable& mu : mixes) flat.push_back(ag::reshape(mu, {mu.data().numel()}));
+  Variable carried = previous;
+  if (carried.defined() && carried.data().dtype() != z.data().dtype()) carried = ag::cast(carried, z.data().dtype());
+  return ag::time_mix(z, carried, flat);
 }
 
 Variable last_token(const Variable& z) {
@@ -33,16 +41,17 @@ TimeMix::TimeMix(int64_t n_embd, int64_t dim_att)
       output(register_module("output", std::make_shared<ag::nn::Linear>(dim_att, n_embd))) {}
 
 Variable TimeMix::forward(const Variable& z, LayerState* state) const {
-  const Variable shifted = ag::token_shift(z, state ? state->att_previous : Variable());
-  const Variable k = key->forward(mix(z, shifted, time_mix_k));
-  const Variable v = value->forward(mix(z, shifted, time_mix_v));
-  const Variable r = receptance->forward(mix(z, shifted, time_mix_r));
+  const std::vector<Variable> mixed =
+      token_shift_mixes(z, state ? state->att_previous : Variable(), {time_mix_k, time_mix_v, time_mix_r});
+  const Variable k = key->forward(mixed[0]);
+  const Variable v = value->forward(mixed[1]);
+  const Variable r = receptance->forward(mixed[2]);
   const ag::WkvResult wkv = ag::wkv(time_decay, time_first, k, v, state ? state->wkv : Variable());
   if (state) {
     state->att_previous = last_token(z);
     state->wkv = wkv.state;
   }
-  return output->forward(ag::mul(ag::sigmoid(r), wkv.y));
+  return output->forward(ag::sigmoid_mul(r, wkv.y));
 }
 
 ChannelMix::ChannelMix(int64_t n_embd, int64_t dim_ffn)
@@ -53,11 +62,12 @@ ChannelMix::ChannelMix(int64_t n_embd, int64_t dim_ffn)
       value(register_module("value", std::make_shared<ag::nn::Linear>(dim_ffn, n_embd))) {}
 
 Variable ChannelMix::forward(const Variable& z, LayerState* state) const {
-  const Variable shifted = ag::token_shift(z, state ? state->ffn_previous : Variable());
-  const Variable k = ag::square(ag::relu(key->forward(mix(z, shifted, time_mix_k))));
-  const Variable r = ag::sigmoid(receptance->forward(mix(z, shifted, time_mix_r)));
+  const std::vector<Variable> mixed =
+      token_shift_mixes(z, state ? state->ffn_previous : Variable(), {time_mix_k, time_mix_r});
+  const Variable k = ag::relu_square(key->forward(mixed[0]));
+  const Variable r = receptance->forward(mixed[1]);
   if (state) state->ffn_previous = last_token(z);
-  return ag::mul(r, value->forward(k));
+  return ag::sigmoid_mul(r, value->forward(k));
 }
 
 Block::Block(const ModelConfig& config, int64_t layer)
@@ -68,9 +78,10 @@ Block::Block(const ModelConfig& config, int64_t layer)
       ffn(register_module("ffn", std::make_shared<ChannelMix>(config.n_embd, config.dim_ffn))) {}
 
 Variable Block::forward(const Variable& input, LayerState* state) const {
-  Variable x = ln0 ? ln0->forward(input) : input;
-  x = ag::add(x, att->forward(ln1->forward(x), state));
-  return ag::add(x, ffn->forward(ln2->forward(x), state));
+  const Variable x = ln0 ? ln0->forward(input) : input;
+  // x + att(ln1(x)) and ln2 of that sum in one fused pass.
+  const ag::nn::LayerNorm::Output after_att = ln2->forward_with_residual(x, att->forward(ln1->forward(x), state));
+  return ag::add(after_att.sum, ffn->forward(after_att.y, state));
 }
 
 Rwkv4::Rwkv4(const ModelConfig& config) : config_(config.resolved()) {
@@ -84,7 +95,14 @@ Rwkv4::Rwkv4(const ModelConfig& config) : config_(config.resolved()) {
 }
 
 Variable Rwkv4::forward(const Tensor& idx, ModelState* state) const {
-  return head_->forward(features(idx, state));
+  const Variable logits = head_->forward(features(idx, state));
+  return logits.data().dtype() == DType::bf16 ? ag::cast(logits, DType::f32) : logits;
+}
+
+void Rwkv4::set_activation_dtype(DType dtype) {
+  RWKV_CHECK(dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f64, "model: activations must be f32, ",
+             "bf16 or f64, got ", dtype_name(dtype));
+  activation_dtype_ = dtype;
 }
 
 Variable Rwkv4::loss(const Tensor& idx, const Tensor& targets) const {
@@ -96,6 +114,8 @@ Variable Rwkv4::features(const Tensor& idx, ModelState* state) const {
   RWKV_CHECK(!state || static_cast<int64_t>(state->size()) == config_.n_layer, "model: a state for ",
              state ? state->size() : 0, " layers given to a ", config_.n_layer, "-layer model");
   Variable x = emb_->forward(idx);
+  // Mixed precision starts here: the fp32 embedding rows become bf16 activations (its gradient returns in fp32).
+  if (activation_dtype_ == DType::bf16 && x.data().dtype() != DType::bf16) x = ag::cast(x, DType::bf16);
   for (size_t layer = 0; layer < blocks_.size(); ++layer) {
     const Block& block = *blocks_[layer];
     LayerState* layer_state = state ? &(*state)[layer] : nullptr;

@@ -69,6 +69,11 @@ public:
   ag::Variable loss(const Tensor& idx, const Tensor& targets) const;
   // Runs blocks with activation checkpointing (spec's grad_cp): recomputes each block in backward.
   void set_gradient_checkpointing(bool enabled) { checkpoint_blocks_ = enabled; }
+  // precision = bf16: the embedding's output is cast to bf16 and every layer after it computes on bf16
+  // activations (bf16 GEMM operands with fp32 accumulation, fp32 layernorm statistics, WKV and loss) while the
+  // parameters stay fp32 masters. f32 (the default) leaves the activations in the parameters' dtype.
+  void set_activation_dtype(DType dtype);
+  DType activation_dtype() const { return activation_dtype_; }
 
   const ModelConfig& config() const { return config_; }
   const std::vector<std::shared_ptr<Block>>& blocks() const { return blocks_; }
@@ -77,6 +82,7 @@ public:
 private:
   ModelConfig config_;
   bool checkpoint_blocks_ = false;
+  DType activation_dtype_ = DType::f32;
   std::shared_ptr<ag::nn::Embedding> emb_;
   std::vector<std::shared_ptr<Block>> blocks_;
   std::shared_ptr<ag::nn::LayerNorm> ln_out_;

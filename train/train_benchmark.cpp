@@ -58,6 +58,10 @@ Batch random_batch(Generator& generator, int64_t batch, int64_t time, int64_t vo
 }
 
 std::string gemm_precision(const std::string& precision, const Device& device) {
+  if (precision == "bf16") {
+    return device.is_cuda() ? "bf16 operands, fp32 accumulation (cuBLAS); bf16 activations, fp32 master weights"
+                            : "bf16 operands widened to fp32 (CPU BLAS); bf16 activations, fp32 master weights";
+  }
   if (!device.is_cuda()) return "fp32 (CPU BLAS)";
   if (precision == "tf32") return "tf32 (fp32 operands rounded to tf32 on tensor cores, fp32 accumulation)";
   return "fp32";
@@ -75,13 +79,12 @@ TrainBenchmarkReport run_train_benchmark(const TrainConfig& config_in, const Tra
     config.vocab_size = 256;
   }
   config.validate();
-  RWKV_CHECK(config.precision != "bf16", "config: precision bf16 needs the mixed-precision GPU backend, which ",
-             "is not in this build yet; use fp32 or tf32");
   const Device device = parse_device(config.device);
   ops::set_allow_tf32(config.precision == "tf32");
 
   Rwkv4 model(config.model());
   model.set_gradient_checkpointing(config.grad_cp == 1);
+  model.set_activation_dtype(config.precision == "bf16" ? DType::bf16 : DType::f32);
   initialize_rwkv4(model, config.lr_init, config.seed);
   model.to(device);
   Optimizer optimizer(model.named_parameters(), config);

@@ -162,8 +162,6 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
   // Rank 0 speaks for the job. mpirun hands its ranks a pseudo-terminal even when the job's output goes to a
   // file, so several ranks never draw a progress bar.
   const Console console{hooks.quiet || !communicator.is_root(), ::isatty(STDOUT_FILENO) != 0 && world == 1};
-  RWKV_CHECK(config.precision != "bf16", "config: precision bf16 needs the mixed-precision GPU backend, which ",
-             "is not in this build yet; use fp32 or tf32");
   RWKV_CHECK(!config.data_file.empty(), "config: data_file is required");
   ops::set_allow_tf32(config.precision == "tf32");  // fp32 keeps full-precision GEMMs (spec §4.7)
   std::error_code error;
@@ -213,6 +211,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
   // ---- model and optimizer
   Rwkv4 model(config.model());
   model.set_gradient_checkpointing(config.grad_cp == 1);
+  model.set_activation_dtype(config.precision == "bf16" ? DType::bf16 : DType::f32);
   const std::string resume_from =
       broadcast_string(communicator, communicator.is_root() ? resolve_resume(config, console) : std::string());
   TrainState state;

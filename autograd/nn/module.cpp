@@ -1,6 +1,8 @@
 #include "autograd/nn/module.h"
 
 #include "autograd/functions.h"
+#include "autograd/mixed_precision.h"
+#include "autograd/rwkv_fused.h"
 
 namespace rwkv::ag::nn {
 
@@ -44,6 +46,8 @@ Linear::Linear(int64_t in_features, int64_t out_features)
 Variable Linear::forward(const Variable& x) const {
   const int64_t in = weight_.size(1);
   RWKV_CHECK(x.size(-1) == in, "Linear: input ", x.describe(), " does not end in ", in, " features");
+  // Mixed precision: a bf16 input reads a bf16 copy of the fp32 weight (fp32 accumulation, fp32 dweight).
+  if (x.data().dtype() == DType::bf16 && weight_.data().dtype() != DType::bf16) return linear_bf16(x, weight_);
   if (x.dim() == 2) return matmul(x, weight_, false, true);
   Shape flat_shape{x.data().numel() / in, in};
   Shape out_shape = x.shape();
@@ -55,7 +59,13 @@ LayerNorm::LayerNorm(int64_t features)
     : weight_(register_parameter("weight", Tensor::full({features}, 1.0))),
       bias_(register_parameter("bias", Tensor::zeros({features}))) {}
 
-Variable LayerNorm::forward(const Variable& x) const { return layernorm(x, weight_, bias_, 1e-5); }
+// The fused kernel: one pass, statistics in fp32 (f64 for f64), bf16 inputs with the fp32 weight and bias.
+Variable LayerNorm::forward(const Variable& x) const { return add_layernorm(x, Variable(), weight_, bias_, 1e-5).y; }
+
+LayerNorm::Output LayerNorm::forward_with_residual(const Variable& x, const Variable& delta) const {
+  AddLayerNormResult result = add_layernorm(x, delta, weight_, bias_, 1e-5);
+  return {result.sum, result.y};
+}
 
 Embedding::Embedding(int64_t vocab, int64_t dim) : weight_(register_parameter("weight", Tensor::zeros({vocab, dim}))) {}
 

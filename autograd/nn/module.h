@@ -62,6 +62,13 @@ class LayerNorm : public Module {
 public:
   explicit LayerNorm(int64_t features);
   Variable forward(const Variable& x) const;
+  // The residual add fused in: sum = x + delta, y = layernorm(sum).
+  struct Output {
+    Variable sum, y;
+  };
+  Output forward_with_residual(const Variable& x, const Variable& delta) const;
+  const Variable& weight() const { return weight_; }
+  const Variable& bias() const { return bias_; }
 
 private:
   Variable weight_, bias_;

@@ -23,18 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// ||a - b|| / ||b|| over the whole tensor.
-double norm_relative_error(const Tensor& a, const Tensor& b) {
-  const auto av = a.to_vector<double>(), bv = b.to_vector<double>();
-  EXPECT_EQ(av.size(), bv.size());
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < av.size() && i < bv.size(); ++i) {
-    diff += (av[i] - bv[i]) * (av[i] - bv[i]);
-    norm += bv[i] * bv[i];
-  }
-  return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-30);
-}
-
 // Debian's torch is for /usr/bin/python3 (not a pyenv python3 on PATH); the GPU host has its own python3.
 std::string python_with_torch() {
   for (const char* python : {"/usr/bin/python3", "python3"}) {
@@ -114,13 +102,13 @@ void TrainReference::check_loss_logits_and_gradients(bool fused) {
   const double expected_loss = reference.root().read_tensor("loss", DType::f64).item();
   EXPECT_LE(std::abs(loss.data().item() - expected_loss) / std::abs(expected_loss), 1e-6)
       << "loss " << loss.data().item() << " vs reference " << expected_loss;
-  EXPECT_LE(norm_relative_error(logits.data(), reference.root().read_tensor("logits", DType::f64)), 1e-5);
+  EXPECT_LE(testing::norm_relative_error(logits.data(), reference.root().read_tensor("logits", DType::f64)), 1e-5);
   const hdf5::Group grads = reference.open_group("grad");
   double worst = 0;
   std::string worst_name;
   for (const auto& [name, parameter] : model.named_parameters()) {
     ASSERT_TRUE(grads.contains_dataset(name)) << name;
-    const double error = norm_relative_error(parameter.grad(), grads.read_tensor(name, DType::f64));
+    const double error = testing::norm_relative_error(parameter.grad(), grads.read_tensor(name, DType::f64));
     EXPECT_LE(error, 1e-5) << name;
     if (error > worst) {
       worst = error;
@@ -155,7 +143,7 @@ TEST_F(TrainReference, OneClippedAdamStepMatchesPyTorch) {
   const hdf5::Group updated = reference.open_group("updated");
   double worst = 0;
   for (const auto& [name, parameter] : model.named_parameters()) {
-    const double error = norm_relative_error(parameter.data(), updated.read_tensor(name, DType::f64));
+    const double error = testing::norm_relative_error(parameter.data(), updated.read_tensor(name, DType::f64));
     EXPECT_LE(error, 1e-6) << name;
     worst = std::max(worst, error);
   }
@@ -184,11 +172,11 @@ TEST_F(CudaReference, LossAndEveryGradientMatchPyTorchInFp32) {
   const double expected_loss = reference.root().read_tensor("loss", DType::f64).item();
   const double loss_error = std::abs(loss.data().item() - expected_loss) / std::abs(expected_loss);
   EXPECT_LE(loss_error, 1e-4);
-  EXPECT_LE(norm_relative_error(logits.data(), reference.root().read_tensor("logits", DType::f64)), 1e-4);
+  EXPECT_LE(testing::norm_relative_error(logits.data(), reference.root().read_tensor("logits", DType::f64)), 1e-4);
   const hdf5::Group grads = reference.open_group("grad");
   double worst = 0;
   for (const auto& [name, parameter] : model.named_parameters()) {
-    const double error = norm_relative_error(parameter.grad(), grads.read_tensor(name, DType::f64));
+    const double error = testing::norm_relative_error(parameter.grad(), grads.read_tensor(name, DType::f64));
     EXPECT_LE(error, 1e-4) << name;
     worst = std::max(worst, error);
   }
