@@ -215,11 +215,6 @@ __global__ void fused_grad_input(const IO* grad_y, const IO* input, const IO* gr
   }
 }
 
-template <typename IO>
-cuda_kernels::FloatIo float_io() {
-  return std::is_same_v<IO, bf16> ? cuda_kernels::FloatIo::bf16 : cuda_kernels::FloatIo::f32;
-}
-
 int row_threads(int64_t groups) {
   const int64_t t = (groups + 31) / 32 * 32;
   return static_cast<int>(t < kThreads ? t : kThreads);

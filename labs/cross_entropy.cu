@@ -319,21 +319,6 @@ void run_version(Version version, DeviceData& d) {
   lab::check(cudaGetLastError(), version_name(version));
 }
 
-bool check_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& want,
-                 double tolerance) {
-  double scale = 0;
-  for (const float x : want) scale = std::max(scale, static_cast<double>(std::fabs(x)));
-  return lab::compare(what.c_str(), got, want, tolerance * (scale > 0 ? scale : 1.0), 0.0);
-}
-
-bool check_same_bits(const std::string& what, const std::vector<float>& first, const std::vector<float>& second) {
-  const bool same = first.size() == second.size() &&
-                    std::memcmp(first.data(), second.data(), first.size() * sizeof(float)) == 0;
-  std::printf("  check %-28s %s  two runs %s\n", what.c_str(), same ? "ok  " : "FAIL",
-              same ? "bit-identical" : "differ");
-  return same;
-}
-
 bool run_vocab(int64_t rows, int64_t vocab, int repeats) {
   std::printf("\nrows=%lld V=%lld: reference in double on the CPU...\n", static_cast<long long>(rows),
               static_cast<long long>(vocab));
@@ -364,11 +349,11 @@ bool run_vocab(int64_t rows, int64_t vocab, int repeats) {
     run_version(version, d);
     const std::vector<float> loss = d.loss.download(), lse = d.logsumexp.download(), grad = d.grad.download();
     run_version(version, d);
-    ok &= check_close("loss", loss, {want.loss}, 1e-5);
-    ok &= check_close("logsumexp", lse, want.logsumexp, 1e-5);
-    ok &= check_close("dlogits (with L2Wrap)", grad, want.grad, 1e-5);
-    ok &= check_same_bits("loss", loss, d.loss.download());
-    ok &= check_same_bits("dlogits", grad, d.grad.download());
+    ok &= lab::close_to_scale("loss", loss, {want.loss}, 1e-5);
+    ok &= lab::close_to_scale("logsumexp", lse, want.logsumexp, 1e-5);
+    ok &= lab::close_to_scale("dlogits (with L2Wrap)", grad, want.grad, 1e-5);
+    ok &= lab::same_bits("loss", loss, d.loss.download());
+    ok &= lab::same_bits("dlogits", grad, d.grad.download());
   }
   // Floor: the logits read once, the gradient written once (the per-row values are negligible).
   const double bytes = 2.0 * static_cast<double>(n) * sizeof(float);

@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/cuda/kernels.h"
 #include "labs/lab.cuh"
 
 namespace lab {
@@ -32,6 +33,12 @@ inline Sizes parse_sizes(int argc, char** argv, const char* program) {
 }
 
 using bf16 = __nv_bfloat16;
+
+// The production kernels' name for the I/O type.
+template <typename IO>
+rwkv::cuda_kernels::FloatIo float_io() {
+  return std::is_same_v<IO, bf16> ? rwkv::cuda_kernels::FloatIo::bf16 : rwkv::cuda_kernels::FloatIo::f32;
+}
 
 template <typename IO>
 const char* io_name() {

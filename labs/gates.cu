@@ -134,11 +134,6 @@ __global__ void relu_square_backward_vector(const IO* grad, const IO* x, int64_t
 }
 
 template <typename IO>
-cuda_kernels::FloatIo float_io() {
-  return std::is_same_v<IO, bf16> ? cuda_kernels::FloatIo::bf16 : cuda_kernels::FloatIo::f32;
-}
-
-template <typename IO>
 bool run(const Sizes& s) {
   std::printf("\n== %s ==\n", io_name<IO>());
   const int64_t n = s.n();

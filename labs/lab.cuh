@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <initializer_list>
@@ -144,6 +145,23 @@ inline bool compare(const char* what, const std::vector<float>& got, const std::
   std::printf("  check %-28s %s  max |diff| %.3g at %zu (%.2f of the tolerance)\n", what, ok ? "ok  " : "FAIL",
               worst_abs, at, worst);
   return ok;
+}
+
+// The project's tolerance form: max |got - want| <= tolerance * max |want| over the tensor.
+inline bool close_to_scale(const std::string& what, const std::vector<float>& got, const std::vector<float>& want,
+                           double tolerance) {
+  double scale = 0;
+  for (const float x : want) scale = std::max(scale, static_cast<double>(std::fabs(x)));
+  return compare(what.c_str(), got, want, tolerance * (scale > 0 ? scale : 1.0), 0.0);
+}
+
+// Two runs of a kernel gave the same bits (determinism).
+inline bool same_bits(const std::string& what, const std::vector<float>& first, const std::vector<float>& second) {
+  const bool same = first.size() == second.size() &&
+                    std::memcmp(first.data(), second.data(), first.size() * sizeof(float)) == 0;
+  std::printf("  check %-28s %s  two runs %s\n", what.c_str(), same ? "ok  " : "FAIL",
+              same ? "bit-identical" : "differ");
+  return same;
 }
 
 // Median and minimum milliseconds of `repeats` runs of `launch` (after `warmup`), each timed with CUDA events

@@ -168,11 +168,6 @@ __global__ void fused_vector_forward(const IO* x, Mixes mixes, int64_t T, int64_
 }
 
 template <typename IO>
-cuda_kernels::FloatIo float_io() {
-  return std::is_same_v<IO, bf16> ? cuda_kernels::FloatIo::bf16 : cuda_kernels::FloatIo::f32;
-}
-
-template <typename IO>
 bool run(const Sizes& s) {
   std::printf("\n== %s ==\n", io_name<IO>());
   const int64_t n = s.n(), C = s.C, rows = s.rows();

@@ -292,22 +292,6 @@ void backward(Version version, const Sizes& s, DeviceData<T>& d, const T* y) {
 }
 
 // ---- checks
-// The project's tolerance form: max |diff| <= tolerance * max |reference| over the tensor.
-bool check_close(const std::string& what, const std::vector<float>& got, const std::vector<float>& want,
-                 double tolerance) {
-  double scale = 0;
-  for (const float x : want) scale = std::max(scale, static_cast<double>(std::fabs(x)));
-  return lab::compare(what.c_str(), got, want, tolerance * (scale > 0 ? scale : 1.0), 0.0);
-}
-
-bool check_same_bits(const std::string& what, const std::vector<float>& first, const std::vector<float>& second) {
-  const bool same = first.size() == second.size() &&
-                    std::memcmp(first.data(), second.data(), first.size() * sizeof(float)) == 0;
-  std::printf("  check %-28s %s  two runs %s\n", what.c_str(), same ? "ok  " : "FAIL",
-              same ? "bit-identical" : "differ");
-  return same;
-}
-
 struct Inputs {
   std::vector<float> w, u, k, v, gy;  // w = -exp(time_decay), fp32 in every I/O mode
 };
@@ -342,19 +326,19 @@ bool run_io(const Sizes& s, const Inputs& raw, int repeats) {
     forward(version, s, d);
     const std::vector<float> y = d.y.download();
     forward(version, s, d);
-    ok &= check_close("y", y, want_y, y_tolerance);
-    ok &= check_same_bits("y", y, d.y.download());
+    ok &= lab::close_to_scale("y", y, want_y, y_tolerance);
+    ok &= lab::same_bits("y", y, d.y.download());
     backward(version, s, d, d.saved_y.data);
     const Gradients got{d.gw.download(), d.gu.download(), d.gk.download(), d.gv.download()};
     backward(version, s, d, d.saved_y.data);
-    ok &= check_close("gk", got.gk, want.gk, io_tolerance);
-    ok &= check_close("gv", got.gv, want.gv, io_tolerance);
-    ok &= check_close("gw (per batch)", got.gw, want.gw, fp32_tolerance);
-    ok &= check_close("gu (per batch)", got.gu, want.gu, fp32_tolerance);
-    ok &= check_same_bits("gk", got.gk, d.gk.download());
-    ok &= check_same_bits("gv", got.gv, d.gv.download());
-    ok &= check_same_bits("gw", got.gw, d.gw.download());
-    ok &= check_same_bits("gu", got.gu, d.gu.download());
+    ok &= lab::close_to_scale("gk", got.gk, want.gk, io_tolerance);
+    ok &= lab::close_to_scale("gv", got.gv, want.gv, io_tolerance);
+    ok &= lab::close_to_scale("gw (per batch)", got.gw, want.gw, fp32_tolerance);
+    ok &= lab::close_to_scale("gu (per batch)", got.gu, want.gu, fp32_tolerance);
+    ok &= lab::same_bits("gk", got.gk, d.gk.download());
+    ok &= lab::same_bits("gv", got.gv, d.gv.download());
+    ok &= lab::same_bits("gw", got.gw, d.gw.download());
+    ok &= lab::same_bits("gu", got.gu, d.gu.download());
   }
 
   // Floor: the forward reads k, v and writes y; the backward reads k, v, y, gy and writes gk, gv (each once);

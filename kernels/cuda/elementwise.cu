@@ -4,6 +4,7 @@
 #include <cuda_bf16.h>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/float_io.cuh"
 #include "kernels/cuda/kernels.h"
 
 namespace rwkv::cuda_kernels {
@@ -11,18 +12,6 @@ namespace rwkv::cuda_kernels {
 namespace {
 
 constexpr int kThreads = 256;
-
-__device__ inline float load(const float* p, int64_t i) { return p[i]; }
-__device__ inline float load(const __nv_bfloat16* p, int64_t i) { return __bfloat162float(p[i]); }
-__device__ inline void store(float* p, int64_t i, float value) { p[i] = value; }
-__device__ inline void store(__nv_bfloat16* p, int64_t i, float value) { p[i] = __float2bfloat16_rn(value); }
-
-// Calls fn with a value of the storage type of io.
-template <typename Fn>
-void dispatch_io(FloatIo io, Fn&& fn) {
-  if (io == FloatIo::f32) return fn(float{});
-  return fn(__nv_bfloat16{});
-}
 
 __device__ float apply_unary(Unary op, float x) {
   switch (op) {

@@ -14,6 +14,7 @@
 namespace rwkv {
 namespace {
 
+using testing::error_of;
 using testing::expect_close;
 using testing::random_tensor;
 using testing::relative_error;
@@ -37,15 +38,6 @@ double max_bf16_ulps(const Tensor& actual, const Tensor& reference) {
     worst = std::max(worst, std::abs(a[i] - r[i]) / ulp);
   }
   return worst;
-}
-
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 TEST(KernelsCpuBf16, UnaryAndBackwardAreTheRoundedF32Ops) {

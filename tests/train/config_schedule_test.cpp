@@ -6,6 +6,7 @@
 #include <fstream>
 #include <numbers>
 
+#include "tests/test_util.h"
 #include "train/config.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
@@ -13,14 +14,7 @@
 namespace rwkv {
 namespace {
 
-std::string error_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 class TrainConfigFile : public ::testing::Test {
 protected:

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "tests/test_util.h"
 #include "train/config.h"
 
 namespace rwkv::testing {
@@ -91,16 +92,6 @@ inline std::string expect_error(const std::function<void()>& fn, std::initialize
     return message;
   }
   ADD_FAILURE() << "expected an rwkv::Error";
-  return "";
-}
-
-// The message of the rwkv::Error `action` throws, or "" when it throws none.
-inline std::string error_of(const std::function<void()>& action) {
-  try {
-    action();
-  } catch (const Error& e) {
-    return e.what();
-  }
   return "";
 }
 
