@@ -263,7 +263,10 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
       static_cast<double>(model.config().parameter_count() - model.config().vocab_size * model.config().n_embd);
   const int64_t stop_step = config.max_steps > 0 ? std::min(end_step, config.max_steps) : end_step;
   console.line("rwkv train: %s", origin.c_str());
-  console.line("  device      %s, precision %s", device.str().c_str(), config.precision.c_str());
+  const char* precision_note = config.precision != "bf16" ? ""
+                               : device.is_cuda()         ? " (bf16 activations and GEMMs, fp32 master weights)"
+                                                          : " (emulated on the CPU: fp32 arithmetic, slower than fp32)";
+  console.line("  device      %s, precision %s%s", device.str().c_str(), config.precision.c_str(), precision_note);
   console.line("  model       RWKV-4 %s, %s parameters (%.1f MiB fp32 + %.1f MiB Adam moments)",
                model.config().describe().c_str(), human_count(static_cast<double>(model.config().parameter_count())).c_str(),
                model.config().parameter_count() * 4.0 / (1 << 20), model.config().parameter_count() * 8.0 / (1 << 20));
