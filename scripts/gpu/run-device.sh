@@ -7,6 +7,8 @@
 # .device/logs. Every step runs even after a failure; a summary ends the output and the exit code is non-zero
 # when any step failed.
 # Usage: scripts/gpu/run-device.sh [extra gtest arguments, e.g. --gtest_filter='CudaWkv*']
+# RWKV_DEVICE_STEPS picks the parts (default "tests labs bench data_parallel"), so that a session can split the
+# suite across commands that each fit the device tool's 10-minute limit, e.g. RWKV_DEVICE_STEPS=bench.
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=device-env.bash
 source "$(dirname "$0")/device-env.bash"
@@ -52,33 +54,44 @@ bench() {
   record "bench/$name" "$code"
 }
 
+steps=" ${RWKV_DEVICE_STEPS:-tests labs bench data_parallel} "
+wanted() { [[ $steps == *" $1 "* ]]; }
+
 run gpu nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-test_args=("--gtest_filter=Cuda*")
-for arg in "$@"; do [[ $arg == --gtest_filter=* ]] && test_args=(); done
-run cuda_tests .device/rwkv_tests "${test_args[@]}" --gtest_output="xml:$logs/cuda_tests.xml" "$@"
-run bench_wkv_fp32 .device/rwkv bench wkv --dtype fp32
-run bench_wkv_bf16 .device/rwkv bench wkv --dtype bf16
+if wanted tests; then
+  test_args=("--gtest_filter=Cuda*")
+  for arg in "$@"; do [[ $arg == --gtest_filter=* ]] && test_args=(); done
+  run cuda_tests .device/rwkv_tests "${test_args[@]}" --gtest_output="xml:$logs/cuda_tests.xml" "$@"
+fi
+if wanted bench; then
+  run bench_wkv_fp32 .device/rwkv bench wkv --dtype fp32
+  run bench_wkv_bf16 .device/rwkv bench wkv --dtype bf16
+fi
 # The data-parallel path on this one GPU: plain vs --gpus 1 (NCCL, TCP bootstrap) vs mpirun -np 1 (NCCL over MPI).
-run data_parallel scripts/gpu/data-parallel-check.sh .device/rwkv
+wanted data_parallel && run data_parallel scripts/gpu/data-parallel-check.sh .device/rwkv
 
 # Kernel labs: each checks its versions against a CPU reference (non-zero exit on a mismatch) and prints a table.
-labs=(.device/labs/lab_*)
-if [ -e "${labs[0]}" ]; then
-  for lab in "${labs[@]}"; do
-    name=$(basename "$lab")
-    run "labs/${name#lab_}" "$lab"
-  done
-else
-  echo "==== no kernel labs in .device/labs (run scripts/gpu/build-device.sh)"
-  record labs 1
+if wanted labs; then
+  labs=(.device/labs/lab_*)
+  if [ -e "${labs[0]}" ]; then
+    for lab in "${labs[@]}"; do
+      name=$(basename "$lab")
+      run "labs/${name#lab_}" "$lab"
+    done
+  else
+    echo "==== no kernel labs in .device/labs (run scripts/gpu/build-device.sh)"
+    record labs 1
+  fi
 fi
 
-# The H100 training table: real steps on random tokens (no data is read), the configs' model shapes.
-for precision in fp32 tf32 bf16; do
-  bench "169m-b16-$precision" --config configs/pile-169m.ini --micro_bsz 16 --ctx_len 1024 --precision "$precision"
-  bench "430m-b16-$precision" --config configs/pile-430m.ini --micro_bsz 16 --ctx_len 1024 --precision "$precision"
-done
-bench 1b5-b8-bf16 --config configs/pile-1b5.ini --micro_bsz 8 --ctx_len 1024 --precision bf16
+if wanted bench; then
+  # The H100 training table: real steps on random tokens (no data is read), the configs' model shapes.
+  for precision in fp32 tf32 bf16; do
+    bench "169m-b16-$precision" --config configs/pile-169m.ini --micro_bsz 16 --ctx_len 1024 --precision "$precision"
+    bench "430m-b16-$precision" --config configs/pile-430m.ini --micro_bsz 16 --ctx_len 1024 --precision "$precision"
+  done
+  bench 1b5-b8-bf16 --config configs/pile-1b5.ini --micro_bsz 8 --ctx_len 1024 --precision bf16
+fi
 
 echo "==== summary: ${#passed[@]} steps passed, ${#failed[@]} failed"
 for name in "${failed[@]}"; do echo "  FAILED: $name"; done
