@@ -57,8 +57,9 @@ std::string device_name(int device);  // "NVIDIA H100 80GB HBM3"
 }  // namespace rwkv::cuda
 
 namespace rwkv::cuda {
-// Gathers a strided tensor of `rank` dims into a contiguous destination on the same device, converting
-// between any two dtypes (the one kernel behind contiguous(), to(dtype) and copy_() on the GPU).
+// Copies a strided tensor of `rank` dims into a destination on the same device, contiguous (dst_strides null)
+// or strided (elements must not overlap), converting between any two dtypes (the one kernel behind
+// contiguous(), to(dtype), copy_() and fill_() on the GPU).
 void strided_copy(const void* src, int src_dtype, const int64_t* shape, const int64_t* src_strides, int rank,
-                  int64_t numel, void* dst, int dst_dtype, int device);
+                  int64_t numel, void* dst, const int64_t* dst_strides, int dst_dtype, int device);
 }  // namespace rwkv::cuda

@@ -23,7 +23,8 @@ void memset_zero(void*, size_t, int device) { check_device(device, "cudaMemset")
 }  // namespace rwkv::cuda
 
 namespace rwkv::cuda {
-void strided_copy(const void*, int, const int64_t*, const int64_t*, int, int64_t, void*, int, int device) {
+void strided_copy(const void*, int, const int64_t*, const int64_t*, int, int64_t, void*, const int64_t*, int,
+                  int device) {
   check_device(device, "strided_copy");
 }
 }  // namespace rwkv::cuda

@@ -88,12 +88,11 @@ void copy_cpu(const Tensor& src, const Tensor& dst) {
   });
 }
 
-// Gathers `src` into the contiguous tensor `dst` on the same CUDA device, converting dtypes.
+// Copies `src` into `dst` (same shape, contiguous or a strided view) on the same CUDA device, converting dtypes.
 void copy_cuda_same_device(const Tensor& src, const Tensor& dst) {
-  RWKV_CHECK(dst.is_contiguous(), "copy_: writing into a non-contiguous CUDA tensor (", dst.describe(),
-             ") is not supported; copy into a contiguous tensor");
   cuda::strided_copy(src.raw_data(), static_cast<int>(src.dtype()), src.shape().data(), src.strides().data(),
-                     static_cast<int>(src.dim()), src.numel(), dst.raw_data(), static_cast<int>(dst.dtype()),
+                     static_cast<int>(src.dim()), src.numel(), dst.raw_data(),
+                     dst.is_contiguous() ? nullptr : dst.strides().data(), static_cast<int>(dst.dtype()),
                      src.device().index);
 }
 

@@ -1,5 +1,5 @@
-// The device-side copy behind Tensor::contiguous(), to(dtype), copy_() and fill_(): gathers a strided tensor
-// (rank <= 8) into contiguous memory, converting between dtypes. bf16 conversion rounds to nearest even, as
+// The device-side copy behind Tensor::contiguous(), to(dtype), copy_() and fill_(): copies a strided tensor
+// (rank <= 8) into contiguous or strided memory, converting between dtypes. bf16 conversion rounds to nearest even, as
 // on the CPU.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -19,7 +19,9 @@ constexpr int kMaxRank = 8;
 struct Layout {
   int64_t shape[kMaxRank];
   int64_t strides[kMaxRank];
+  int64_t dst_strides[kMaxRank];
   int rank;
+  bool dst_contiguous;
 };
 
 template <typename T>
@@ -44,17 +46,20 @@ template <typename S, typename D>
 __global__ void gather_convert(const S* src, Layout layout, int64_t numel, D* dst) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < numel;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t rest = i, offset = 0;
+    int64_t rest = i, offset = 0, dst_offset = 0;
     for (int d = layout.rank - 1; d >= 0; --d) {
-      offset += (rest % layout.shape[d]) * layout.strides[d];
+      const int64_t index = rest % layout.shape[d];
+      offset += index * layout.strides[d];
+      dst_offset += index * layout.dst_strides[d];
       rest /= layout.shape[d];
     }
+    const int64_t at = layout.dst_contiguous ? i : dst_offset;
     if constexpr (std::is_same_v<S, D>) {
-      dst[i] = src[offset];
+      dst[at] = src[offset];
     } else if constexpr (std::is_same_v<S, float> && std::is_same_v<D, __nv_bfloat16>) {
-      dst[i] = __float2bfloat16_rn(src[offset]);
+      dst[at] = __float2bfloat16_rn(src[offset]);
     } else {
-      store_from_double(dst, i, load_as_double(src, offset));
+      store_from_double(dst, at, load_as_double(src, offset));
     }
   }
 }
@@ -74,14 +79,16 @@ void dispatch(int dtype, Fn&& fn) {
 }  // namespace
 
 void strided_copy(const void* src, int src_dtype, const int64_t* shape, const int64_t* src_strides, int rank,
-                  int64_t numel, void* dst, int dst_dtype, int device) {
+                  int64_t numel, void* dst, const int64_t* dst_strides, int dst_dtype, int device) {
   RWKV_CHECK(rank <= kMaxRank, "strided_copy: rank ", rank, " exceeds ", kMaxRank, " on the GPU");
   if (numel == 0) return;
   Layout layout{};
   layout.rank = rank;
+  layout.dst_contiguous = dst_strides == nullptr;
   for (int d = 0; d < rank; ++d) {
     layout.shape[d] = shape[d];
     layout.strides[d] = src_strides[d];
+    layout.dst_strides[d] = dst_strides ? dst_strides[d] : 0;
   }
   set_device(device);
   const auto stream = static_cast<cudaStream_t>(current_stream(device));

@@ -144,5 +144,27 @@ TEST(CudaTensor, RoundTripsAndConvertsOnTheDevice) {
   EXPECT_EQ(z.to_vector<float>(), (std::vector<float>(5, 3.0f)));
 }
 
+TEST(CudaTensor, CopiesIntoStridedViewsOnTheDevice) {
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  // What slice backward (a column block) and the padded head (-inf into the padded logit columns) do.
+  const Tensor source = arange(2 * 3 * 2, {2, 3, 2});
+  Tensor host = Tensor::zeros({2, 3, 5});
+  Tensor device = Tensor::zeros({2, 3, 5}, DType::f32, Device::cuda(0));
+  host.slice(2, 1, 3).copy_(source);
+  device.slice(2, 1, 3).copy_(source.to(Device::cuda(0)));  // same-device strided destination
+  EXPECT_EQ(device.to_vector<float>(), host.to_vector<float>());
+  const Tensor minus_infinity = Tensor::full({1, 1}, -INFINITY, DType::f32, Device::cuda(0));
+  Tensor logits = arange(4 * 6, {4, 6}).to(Device::cuda(0));
+  logits.slice(1, 4, 6).copy_(minus_infinity.expand({4, 2}));  // broadcast source, strided destination
+  const std::vector<float> values = logits.to_vector<float>();
+  for (int64_t i = 0; i < 24; ++i) {
+    EXPECT_EQ(values[static_cast<size_t>(i)], i % 6 >= 4 ? -INFINITY : static_cast<float>(i)) << i;
+  }
+  // A transposed destination with a dtype conversion.
+  Tensor bf16 = Tensor::zeros({3, 2}, DType::bf16, Device::cuda(0));
+  bf16.transpose(0, 1).copy_(arange(6, {2, 3}).to(Device::cuda(0)));
+  EXPECT_EQ(bf16.to(DType::f32).to_vector<float>(), arange(6, {2, 3}).transpose(0, 1).contiguous().to_vector<float>());
+}
+
 }  // namespace
 }  // namespace rwkv
