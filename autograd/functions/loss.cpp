@@ -74,7 +74,7 @@ Variable linear_cross_entropy(const Variable& x, const Variable& weight, const T
   const Tensor minus_infinity = ops::affine(Tensor::zeros({1, 1}, logits_dtype, flat_x.device()), 1.0, -INFINITY);
   auto chunk_logits = [=](const Tensor& x_chunk) {
     Tensor logits = ops::matmul(x_chunk, weight_value, false, true, logits_dtype);
-    if (padded_vocab != vocab) {
+    if (padded_vocab != vocab) {  // a strided write of the padded columns only
       logits.slice(1, vocab, padded_vocab).copy_(minus_infinity.expand({logits.size(0), padded_vocab - vocab}));
     }
     return logits;

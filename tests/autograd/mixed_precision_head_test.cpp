@@ -56,9 +56,9 @@ TEST_P(AutogradMixedPrecisionHead, MatchesDoublePrecisionOnTheRoundedOperands) {
 // 97 pads to 128 (31 masked columns), 50 to 64, 128 needs no padding; chunks of 1, 3 rows and one chunk.
 INSTANTIATE_TEST_SUITE_P(Vocabularies, AutogradMixedPrecisionHead,
                          ::testing::Values(HeadCase{97, 3}, HeadCase{97, 0}, HeadCase{50, 1}, HeadCase{128, 3}),
-                         [](const ::testing::TestParamInfo<HeadCase>& info) {
-                           return "V" + std::to_string(info.param.vocab) + "_chunk" +
-                                  std::to_string(info.param.chunk_rows);
+                         [](const ::testing::TestParamInfo<HeadCase>& param_info) {
+                           return "V" + std::to_string(param_info.param.vocab) + "_chunk" +
+                                  std::to_string(param_info.param.chunk_rows);
                          });
 
 TEST(AutogradMixedPrecision, LinearBf16MatchesDoublePrecisionOnTheRoundedOperands) {

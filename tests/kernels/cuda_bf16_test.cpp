@@ -6,6 +6,7 @@
 //   GEMM with bf16 operands: 1e-2 relative for a bf16 output (fp32 accumulation in another order, then one bf16
 //     rounding on each side), 1e-5 for an f32 output;
 //   WKV: 5e-3 for the bf16 y, gk, gv; 5e-5 for the fp32 state, gw, gu and state gradient.
+//   padded bf16 head + loss: 1e-5 for the fp32 loss, 1e-2 for the gradients (dlogits rounded to bf16).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -214,6 +215,30 @@ TEST_F(CudaBf16, CastAndSmallGraphMatchTheCpu) {
   expect_close(gpu[0], cpu[0], 1e-2, "loss");
   expect_close(gpu[1], cpu[1], 2e-2, "x grad");
   expect_close(gpu[2], cpu[2], 2e-2, "w grad");
+}
+
+// bf16 features with an fp32 head whose vocabulary is padded on the device (97 -> 128): the -inf padding of the
+// logits leaves the loss and both gradients those of the CPU's bf16 path (chunked and in one chunk).
+TEST_F(CudaBf16, PaddedHeadLossMatchesTheCpu) {
+  const int64_t vocab = 97, features = 16;
+  const Tensor x16 = bf16(random_tensor({2, 7, features}, 40, DType::f32, -2, 2));
+  const Tensor w32 = random_tensor({vocab, features}, 41);
+  const Tensor targets = testing::random_ids({2, 7}, vocab, 42);
+  auto run = [&](Device device, int64_t chunk_rows) {
+    ag::Variable x(x16.to(device), true), w(w32.to(device), true);
+    const ag::Variable loss = ag::linear_cross_entropy(x, w, targets.to(device), chunk_rows);
+    loss.backward();
+    return std::vector<Tensor>{loss.data(), x.grad(), w.grad()};
+  };
+  for (int64_t chunk_rows : {int64_t{3}, int64_t{0}}) {
+    SCOPED_TRACE("chunk_rows " + std::to_string(chunk_rows));
+    const std::vector<Tensor> cpu = run(Device::cpu(), chunk_rows), gpu = run(Device::cuda(0), chunk_rows);
+    EXPECT_EQ(gpu[1].dtype(), DType::bf16);
+    EXPECT_EQ(gpu[2].shape(), w32.shape());
+    expect_close(gpu[0], cpu[0], 1e-5, "loss");  // fp32 logits: only the GEMM's summation order differs
+    expect_close(gpu[1], cpu[1], 1e-2, "x grad");  // dlogits and dx rounded to bf16 on each side
+    expect_close(gpu[2], cpu[2], 1e-2, "w grad");
+  }
 }
 
 }  // namespace
