@@ -91,6 +91,10 @@ if wanted bench; then
     bench "430m-b16-$precision" --config configs/pile-430m.ini --micro_bsz 16 --ctx_len 1024 --precision "$precision"
   done
   bench 1b5-b8-bf16 --config configs/pile-1b5.ini --micro_bsz 8 --ctx_len 1024 --precision bf16
+  # The README's table, with the ratios to the official figures.
+  python3 scripts/gpu/bench_table.py "$logs/bench" >"$logs/bench/table.md"
+  record bench_table $?
+  cat "$logs/bench/table.md"
 fi
 
 echo "==== summary: ${#passed[@]} steps passed, ${#failed[@]} failed"
