@@ -100,8 +100,8 @@ Variable Rwkv4::forward(const Tensor& idx, ModelState* state) const {
 }
 
 void Rwkv4::set_activation_dtype(DType dtype) {
-  RWKV_CHECK(dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f64, "model: activations must be f32, ",
-             "bf16 or f64, got ", dtype_name(dtype));
+  RWKV_CHECK(dtype == DType::f32 || dtype == DType::bf16, "model: activations must be f32 (the parameters' dtype) ",
+             "or bf16, got ", dtype_name(dtype));
   activation_dtype_ = dtype;
 }
 

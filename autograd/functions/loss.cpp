@@ -71,7 +71,9 @@ Variable linear_cross_entropy(const Variable& x, const Variable& weight, const T
   const Tensor weight_value = mixed ? padded_bf16_copy(weight.data(), padded_vocab) : weight.data();
   const DType logits_dtype = weight.data().dtype();
   // Made on the device (memset + one kernel): Tensor::full would copy the value from the host and synchronise.
-  const Tensor minus_infinity = ops::affine(Tensor::zeros({1, 1}, logits_dtype, flat_x.device()), 1.0, -INFINITY);
+  const Tensor minus_infinity =
+      padded_vocab == vocab ? Tensor()
+                            : ops::affine(Tensor::zeros({1, 1}, logits_dtype, flat_x.device()), 1.0, -INFINITY);
   auto chunk_logits = [=](const Tensor& x_chunk) {
     Tensor logits = ops::matmul(x_chunk, weight_value, false, true, logits_dtype);
     if (padded_vocab != vocab) {  // a strided write of the padded columns only
