@@ -19,6 +19,8 @@ void check_id_range(const char* op, const Tensor& ids, int64_t limit, const char
 
 // The dtype the CPU computes a floating op in: fp32 for bf16 storage, else the tensor's own dtype.
 inline DType cpu_compute_dtype(DType dtype) { return dtype == DType::bf16 ? DType::f32 : dtype; }
+// A bf16 tensor on the CPU: its ops run as the f32 op on the widened input, rounded to bf16 once at the end.
+inline bool is_cpu_bf16(const Tensor& t) { return t.device().is_cpu() && t.dtype() == DType::bf16; }
 
 template <typename Fn>
 void dispatch_float(const char* op, DType dtype, Fn&& fn) {

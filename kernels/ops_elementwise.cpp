@@ -21,15 +21,13 @@ bool is_trailing_broadcast(const Shape& small, const Shape& full) {
   return true;
 }
 
-// On the CPU a bf16 op is the f32 op on the widened inputs, rounded once at the end (round to nearest even).
-bool is_cpu_bf16(const Tensor& t) { return t.device().is_cpu() && t.dtype() == DType::bf16; }
 Tensor widened(const Tensor& t) { return t.defined() ? t.to(DType::f32) : Tensor(); }
 
 }  // namespace
 
 Tensor unary(Unary op, const Tensor& x_in) {
   detail::check_float_or_bf16_operands(unary_name(op), {&x_in});
-  if (is_cpu_bf16(x_in)) return unary(op, widened(x_in)).to(DType::bf16);
+  if (detail::is_cpu_bf16(x_in)) return unary(op, widened(x_in)).to(DType::bf16);
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cuda()) {
@@ -54,7 +52,7 @@ Tensor unary_backward(Unary op, const Tensor& grad_out_in, const Tensor& input_i
   const Tensor& used = needs_input ? input : (needs_output ? output : grad_out);
   detail::check_float_or_bf16_operands(name, {&grad_out, &used});
   detail::check_same_shape(name, grad_out, used);
-  if (is_cpu_bf16(grad_out)) {
+  if (detail::is_cpu_bf16(grad_out)) {
     return unary_backward(op, widened(grad_out), widened(input), widened(output)).to(DType::bf16);
   }
   Tensor grad_in = Tensor::empty(grad_out.shape(), grad_out.dtype(), grad_out.device());
@@ -77,7 +75,7 @@ Tensor binary(Binary op, const Tensor& a_in, const Tensor& b_in) {
   const char* name = binary_name(op);
   detail::check_float_or_bf16_operands(name, {&a_in, &b_in});
   const Shape out_shape = broadcast_shapes(a_in.shape(), b_in.shape(), name);
-  if (is_cpu_bf16(a_in)) return binary(op, widened(a_in), widened(b_in)).to(DType::bf16);
+  if (detail::is_cpu_bf16(a_in)) return binary(op, widened(a_in), widened(b_in)).to(DType::bf16);
   Tensor out = Tensor::empty(out_shape, a_in.dtype(), a_in.device());
   const int64_t n = out.numel();
   const bool cuda = a_in.device().is_cuda();
@@ -115,7 +113,7 @@ Tensor binary(Binary op, const Tensor& a_in, const Tensor& b_in) {
 
 Tensor affine(const Tensor& x_in, double scale, double shift) {
   detail::check_float_or_bf16_operands("affine", {&x_in});
-  if (is_cpu_bf16(x_in)) return affine(widened(x_in), scale, shift).to(DType::bf16);
+  if (detail::is_cpu_bf16(x_in)) return affine(widened(x_in), scale, shift).to(DType::bf16);
   const Tensor x = x_in.contiguous();
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
   if (x.device().is_cuda()) {

@@ -9,7 +9,7 @@ Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
   detail::check_float_or_bf16_operands("sum", {&x_in});
   const int64_t axis = wrap_dim(dim, x_in.dim(), "sum");
   // bf16 on the CPU: the f32 sum (accumulated in double) of the widened input, rounded to bf16 (as on CUDA).
-  if (x_in.device().is_cpu() && x_in.dtype() == DType::bf16) {
+  if (detail::is_cpu_bf16(x_in)) {
     return sum(x_in.to(DType::f32), axis, keepdim).to(DType::bf16);
   }
   const Tensor x = x_in.contiguous();
@@ -37,7 +37,7 @@ Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
 
 Tensor sum_all(const Tensor& x_in) {
   detail::check_float_or_bf16_operands("sum_all", {&x_in});
-  if (x_in.device().is_cpu() && x_in.dtype() == DType::bf16) {
+  if (detail::is_cpu_bf16(x_in)) {
     return sum_all(x_in.to(DType::f32)).to(DType::bf16);
   }
   const Tensor x = x_in.contiguous();

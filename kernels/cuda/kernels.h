@@ -24,30 +24,9 @@ void affine(FloatIo io, const void* x, float scale, float shift, void* y, int64_
 // y += x, with x of x_io and y of y_io: equal types, or bf16 into f32 (a bf16 gradient into an fp32 one).
 void accumulate(FloatIo x_io, FloatIo y_io, const void* x, void* y, int64_t n);
 
-// The fp32 forms.
-inline void unary(Unary op, const float* x, float* y, int64_t n) { unary(FloatIo::f32, op, x, y, n); }
-inline void unary_backward(Unary op, const float* grad_out, const float* x, const float* y, float* grad_in,
-                           int64_t n) {
-  unary_backward(FloatIo::f32, op, grad_out, x, y, grad_in, n);
-}
-inline void binary(Binary op, const float* a, const float* b, int64_t b_period, float* out, int64_t n) {
-  binary(FloatIo::f32, op, a, b, b_period, out, n);
-}
-inline void binary_left_broadcast(Binary op, const float* a, int64_t a_period, const float* b, float* out,
-                                  int64_t n) {
-  binary_left_broadcast(FloatIo::f32, op, a, a_period, b, out, n);
-}
-inline void affine(const float* x, float scale, float shift, float* y, int64_t n) {
-  affine(FloatIo::f32, x, scale, shift, y, n);
-}
-inline void accumulate(const float* x, float* y, int64_t n) { accumulate(FloatIo::f32, FloatIo::f32, x, y, n); }
-
 // ---- reductions over the middle axis of [outer, n, inner] -> [outer, inner], accumulated in double; x and y
 // hold `io` elements (a bf16 result is the double sum rounded to fp32, then to bf16, as on the CPU).
 void sum_middle(FloatIo io, const void* x, int64_t outer, int64_t n, int64_t inner, void* y);
-inline void sum_middle(const float* x, int64_t outer, int64_t n, int64_t inner, float* y) {
-  sum_middle(FloatIo::f32, x, outer, n, inner, y);
-}
 
 // ---- layernorm over the last axis of [rows, cols] (fp32 statistics); backward overwrites grad_weight/bias.
 void layernorm_forward(const float* x, const float* weight, const float* bias, int64_t rows, int64_t cols, float eps,
@@ -102,14 +81,6 @@ double multi_tensor_sum_of_squares(const float* const* tensors, const int64_t* s
 void gemm(FloatIo ab_io, FloatIo c_io, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
           const void* a, int64_t lda, int64_t stride_a, const void* b, int64_t ldb, int64_t stride_b, float beta,
           void* c, int64_t ldc, int64_t stride_c, int64_t batch, bool allow_tf32);
-// A, B and C all of type io.
-inline void gemm(FloatIo io, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
-                 const void* a, int64_t lda, int64_t stride_a, const void* b, int64_t ldb, int64_t stride_b,
-                 float beta, void* c, int64_t ldc, int64_t stride_c, int64_t batch, bool allow_tf32) {
-  gemm(io, io, trans_a, trans_b, m, n, k, alpha, a, lda, stride_a, b, ldb, stride_b, beta, c, ldc, stride_c, batch,
-       allow_tf32);
-}
-
 // ---- WKV (contract: cpu::wkv_forward / cpu::wkv_backward). u, k, v, y, grad_y, gk, gv have the I/O type; w,
 // the states and their gradients, and the per-batch gw, gu are fp32; all state math is fp32.
 enum class WkvVersion {
