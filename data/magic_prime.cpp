@@ -125,6 +125,20 @@ std::string magic_prime_suggestion(std::uint64_t tokens, std::uint64_t ctx_len, 
       "), the largest prime p with p % 3 == 2 and p <= floor(tokens / ctx_len) - 1 = ", tokens / ctx_len - 1);
 }
 
+std::string magic_run_steps(std::uint64_t magic_prime, std::uint64_t real_bsz) {
+  if (real_bsz == 0 || kSamplesPerMiniEpoch % real_bsz != 0) {
+    return detail::concat("a global batch of ", real_bsz, " sequences cannot be used: it must divide 40320 ",
+                          "(e.g. micro_bsz 8, 12, 16 or 32 on 1, 2, 4 or 8 GPUs)");
+  }
+  const std::uint64_t with_exit = (magic_prime + real_bsz - 1) / real_bsz;
+  const std::uint64_t alone = magic_final_step(magic_prime, real_bsz);
+  return detail::concat(with_exit, " steps at a global batch of ", real_bsz, " with --my_exit_tokens ",
+                        "(ceil(p / ", real_bsz, ")); ",
+                        alone > 0 ? detail::concat(alone, " with the prime alone (p // ", real_bsz,
+                                                   " - 1, where RWKV-LM saves rwkv-final)")
+                                  : std::string("the prime alone needs a smaller batch (p < 2 batches)"));
+}
+
 void validate_magic_prime(std::uint64_t magic_prime, std::uint64_t tokens, std::uint64_t ctx_len, std::uint64_t shift) {
   const std::string problem = magic_prime_problem(magic_prime, tokens, ctx_len, shift);
   if (problem.empty()) return;

@@ -34,6 +34,26 @@ inline std::uint64_t magic_exit_tokens(std::uint64_t magic_prime, std::uint64_t 
 }
 inline std::uint64_t magic_epoch_count(std::uint64_t magic_prime) { return magic_prime / kSamplesPerMiniEpoch; }
 
+// The end of a magic-prime run as RWKV-LM marks it (spec §5.3 "End of schedule"): rank 0 saves rwkv-final in
+// on_train_batch_end when real_step == p // real_bsz − 1 + my_random_steps. There real_step is Lightning's
+// trainer.global_step + epoch_begin·epoch_steps, and Lightning increments global_step when the optimizer steps,
+// before on_train_batch_end runs: after the first batch it is 1. So real_step there counts *completed* steps,
+// exactly like this trainer's global_step (+ epoch_begin·epoch_steps), and rwkv-final holds the weights after
+// p // real_bsz − 1 + my_random_steps completed steps. Those steps read the samples ii = 1 .. (p // real_bsz − 1)·
+// real_bsz (+ the random ones), all < p, so no chunk is read twice; the last real_bsz + p % real_bsz chunks of the
+// permutation are never read. Returns that step count (absolute, from mini-epoch 0); 0 when p holds fewer than
+// two global batches (RWKV-LM then never saves rwkv-final).
+inline std::uint64_t magic_final_step(std::uint64_t magic_prime, std::uint64_t real_bsz,
+                                      std::uint64_t random_steps = 0) {
+  const std::uint64_t batches = real_bsz == 0 ? 0 : magic_prime / real_bsz;
+  return batches < 2 ? 0 : batches - 1 + random_steps;
+}
+
+// How long a run on magic prime p is at a global batch of real_bsz sequences (micro_bsz × accumulation × GPUs),
+// for data-info and tokenize: "135 steps with --my_exit_tokens p*ctx_len (ceil(p / 12)); 133 with the prime
+// alone (p // 12 - 1, where RWKV-LM saves rwkv-final)", or why real_bsz cannot be used.
+std::string magic_run_steps(std::uint64_t magic_prime, std::uint64_t real_bsz);
+
 // Why magic_prime cannot be used for this data ("" when it can): not prime, p % 3 != 2,
 // p > floor(tokens/ctx_len) − 1, or the last window would run past the end.
 std::string magic_prime_problem(std::uint64_t magic_prime, std::uint64_t tokens, std::uint64_t ctx_len,

@@ -14,6 +14,18 @@ std::uint64_t mix64(std::uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// A uniform draw in [0, range) keyed by (seed, counter): Lemire's unbiased bounded draw, a rejected draw moves
+// to the next counter.
+std::uint64_t keyed_uniform(std::uint64_t seed, std::uint64_t counter, std::uint64_t range) {
+  __extension__ using u128 = unsigned __int128;
+  const std::uint64_t key = mix64(mix64(seed) ^ counter);
+  const std::uint64_t threshold = (0 - range) % range;
+  for (std::uint64_t attempt = 0;; ++attempt) {
+    const u128 product = u128{mix64(key + attempt)} * range;
+    if (static_cast<std::uint64_t>(product) >= threshold) return static_cast<std::uint64_t>(product >> 64);
+  }
+}
+
 }  // namespace
 
 Sampler::Sampler(std::uint64_t ctx_len) : ctx_len_(ctx_len) {
@@ -41,7 +53,9 @@ std::vector<std::uint64_t> Sampler::sample_offsets(std::uint64_t step, std::uint
 // ---- magic prime ----
 
 MagicPrimeSampler::MagicPrimeSampler(const MagicPrimeConfig& config, std::uint64_t tokens)
-    : Sampler(config.ctx_len), config_(config) {
+    : Sampler(config.ctx_len),
+      config_(config),
+      random_range_(tokens > config.ctx_len + 1 ? tokens - config.ctx_len - 1 : 0) {
   validate_magic_prime(config.magic_prime, tokens, config.ctx_len, config.shift);
 }
 
@@ -71,12 +85,16 @@ std::uint64_t MagicPrimeSampler::offset_of(std::uint64_t step, std::uint64_t m, 
   const std::uint64_t steps = kSamplesPerMiniEpoch / samples_per_step;
   const std::uint64_t epoch = config_.epoch_begin + step / steps;
   const std::uint64_t ii = 1 + epoch * kSamplesPerMiniEpoch + (step % steps) * samples_per_step + m;
-  return magic_chunk(ii, config_.magic_prime) * config_.ctx_len + config_.shift;
+  // RWKV-LM's dataset.py: `if ii < my_random_steps: random window; else: ii -= my_random_steps; magic order`.
+  if (ii < config_.random_samples) return keyed_uniform(config_.seed, ii, random_range_);
+  return magic_chunk(ii - config_.random_samples, config_.magic_prime) * config_.ctx_len + config_.shift;
 }
 
 std::string MagicPrimeSampler::describe() const {
   return detail::concat("magic_prime ", config_.magic_prime, " (ctx_len ", config_.ctx_len, ", shift ", config_.shift,
-                        ", epoch_begin ", config_.epoch_begin, ")");
+                        ", epoch_begin ", config_.epoch_begin,
+                        config_.random_samples ? detail::concat(", random below ii ", config_.random_samples) : "",
+                        ")");
 }
 
 // ---- random ----
@@ -90,13 +108,7 @@ RandomSampler::RandomSampler(std::uint64_t tokens, std::uint64_t ctx_len, std::u
 std::uint64_t RandomSampler::offset_of(std::uint64_t step, std::uint64_t m, std::uint64_t samples_per_step) const {
   // Keyed by the global sample number, so how a step is split into ranks or accumulated micro-batches does not
   // change which windows it reads. Lemire's unbiased bounded draw; a rejected draw moves to the next counter.
-  __extension__ using u128 = unsigned __int128;
-  const std::uint64_t key = mix64(mix64(seed_) ^ (step * samples_per_step + m));
-  const std::uint64_t threshold = (0 - range_) % range_;
-  for (std::uint64_t attempt = 0;; ++attempt) {
-    const u128 product = u128{mix64(key + attempt)} * range_;
-    if (static_cast<std::uint64_t>(product) >= threshold) return static_cast<std::uint64_t>(product >> 64);
-  }
+  return keyed_uniform(seed_, step * samples_per_step + m, range_);
 }
 
 std::string RandomSampler::describe() const {
@@ -127,7 +139,9 @@ std::string SequentialSampler::describe() const {
 std::unique_ptr<Sampler> make_training_sampler(const TrainingSampling& sampling, std::uint64_t tokens) {
   if (sampling.magic_prime != 0) {
     return std::make_unique<MagicPrimeSampler>(
-        MagicPrimeConfig{sampling.magic_prime, sampling.ctx_len, sampling.shift, sampling.epoch_begin}, tokens);
+        MagicPrimeConfig{sampling.magic_prime, sampling.ctx_len, sampling.shift, sampling.epoch_begin,
+                         sampling.random_samples, sampling.seed},
+        tokens);
   }
   return std::make_unique<RandomSampler>(tokens, sampling.ctx_len, sampling.seed);
 }

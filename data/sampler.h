@@ -49,6 +49,10 @@ struct MagicPrimeConfig {
   std::uint64_t ctx_len = 0;
   std::uint64_t shift = 0;  // RWKV-LM's my_pile_shift
   std::uint64_t epoch_begin = 0;
+  // RWKV-LM's my_random_steps: samples with ii < random_samples read a uniform random window (keyed by seed
+  // and ii, like RandomSampler), and the prime's order uses ii − random_samples for the others (spec §5.3).
+  std::uint64_t random_samples = 0;
+  std::uint64_t seed = 0;
 };
 
 class MagicPrimeSampler final : public Sampler {
@@ -69,6 +73,7 @@ private:
   void check_layout(std::uint64_t world, std::uint64_t micro_bsz) const override;
 
   MagicPrimeConfig config_;
+  std::uint64_t random_range_;  // offsets a random sample can start at: [0, tokens − ctx_len − 1)
 };
 
 // Uniform offsets in [0, tokens − ctx_len − 1) (RWKV-LM's random mode), drawn from a counter-based hash
@@ -110,6 +115,7 @@ struct TrainingSampling {
   std::uint64_t shift = 0;
   std::uint64_t epoch_begin = 0;
   std::uint64_t seed = 0;
+  std::uint64_t random_samples = 0;  // my_random_steps (magic prime only)
 };
 
 // The training sampler: magic-prime order whenever magic_prime is set (for any data type), random

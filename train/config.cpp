@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/program_options.hpp>
 #include <charconv>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <sstream>
@@ -81,8 +82,101 @@ const std::vector<Option>& option_table() {
       {"val_data_type", &TrainConfig::val_data_type, "binidx, numpy, utf-8 or bytes (empty: from the file name)"},
       {"val_every", &TrainConfig::val_every, "also evaluate val_data_file every N steps (0: only at the end)"},
       {"val_max_windows", &TrainConfig::val_max_windows, "windows of ctx_len + 1 per evaluation (0: all)"},
+      {"dropout", &TrainConfig::dropout,
+       "dropout probability on the embedding and after every residual add, as RWKV-LM (0: off)"},
+      {"weight_decay_final", &TrainConfig::weight_decay_final,
+       "> 0: the weight decay falls exponentially to this with the lr schedule's progress (-1: constant)"},
+      {"my_random_steps", &TrainConfig::my_random_steps,
+       "magic prime: samples ii < N read random windows and the prime's order starts after them"},
+      {"my_exit", &TrainConfig::my_exit, "stop after this absolute mini-epoch (99999999: never)"},
   };
   return table;
+}
+
+// RWKV-LM v4neo train.py and PyTorch Lightning flags that have no key of their own here. They are accepted so
+// that RWKV-LM command lines and scripts run unchanged: a model variant this trainer does not implement is
+// refused unless it has RWKV-LM's "off" value; everything else is accepted and, when it asks for something
+// other than RWKV-LM's default, gets one startup line saying what this trainer does instead.
+struct RwkvLmFlag {
+  const char* name;
+  const char* off_value;  // RWKV-LM's default (nullptr: noted whenever it is given)
+  bool refused;           // a model variant: any other value is an error
+  const char* what;       // what this trainer does instead, or why it is refused
+};
+
+const std::vector<RwkvLmFlag>& rwkv_lm_flag_table() {
+  static const std::vector<RwkvLmFlag> table = {
+      // handled specially in apply_rwkv_lm_flags
+      {"random_seed", "-1", false, "seed (>= 0 sets seed; -1, RWKV-LM's default, keeps seed, default 42)"},
+      {"accelerator", "auto", false, "device: gpu/cuda -> cuda, cpu -> cpu, auto -> device"},
+      {"devices", "1", false, "ranks: with accelerator gpu, N > 1 starts N ranks like --gpus N; under a launcher "
+                              "(mpirun, srun, torchrun) devices x num_nodes must equal its world size"},
+      {"num_nodes", "1", false, "nodes: > 1 needs a launcher (mpirun/srun) that starts devices x num_nodes ranks"},
+      // accepted, with a note
+      {"wandb", "", false, "no wandb: every step is in proj_dir/metrics.jsonl; `rwkv report --run proj_dir` draws it"},
+      {"strategy", "auto", false,
+       "no DeepSpeed/Lightning: data-parallel over the ranks with a bucketed all-reduce (zero = 1 shards the Adam "
+       "moments like ZeRO stage 1; optimizer offload is not implemented)"},
+      {"ds_bucket_mb", "200", false, "the all-reduce buckets are grad_bucket_mb (MiB, default 25)"},
+      {"cuda_cleanup", "0", false, "nothing to clean up: the trainer uses its own caching allocator"},
+      {"head_size_a", "64", false, "RWKV-5/6 only; RWKV-4 has no heads"},
+      {"head_size_divisor", "8", false, "RWKV-5/6 only; RWKV-4 has no heads"},
+      {"tiny_att_layer", "-999", false, "only used with tiny_att_dim > 0, which is refused"},
+      {"gradient_clip_val", nullptr, false, "RWKV-LM's train.py sets it to 1.0; the clip norm here is grad_clip"},
+      {"max_epochs", nullptr, false, "RWKV-LM's train.py sets it to -1; the run ends as `schedule` at start says"},
+      {"check_val_every_n_epoch", nullptr, false, "set by RWKV-LM's train.py; validation here is val_data_file"},
+      {"num_sanity_val_steps", nullptr, false, "set to 0 by RWKV-LM's train.py; nothing to do"},
+      {"log_every_n_steps", nullptr, false, "set by RWKV-LM's train.py; the log interval here is log_every"},
+      {"enable_checkpointing", nullptr, false, "set to False by RWKV-LM's train.py; saves follow epoch_save"},
+      {"replace_sampler_ddp", nullptr, false, "set to False by RWKV-LM's train.py; ranks interleave samples (spec 5.3)"},
+      {"logger", nullptr, false, "set to False by RWKV-LM's train.py; metrics go to proj_dir/metrics.jsonl"},
+      {"default_root_dir", nullptr, false, "files go to proj_dir"},
+      // model variants the RWKV-4 Pile models never used: refused unless off
+      {"pre_ffn", "0", true, "pre_ffn (a ChannelMix in place of block 0's TimeMix) is not implemented"},
+      {"head_qk", "0", true, "head_qk (the headQK copy-attention on the output) is not implemented"},
+      {"tiny_att_dim", "0", true, "tiny_att_dim (RWKV-4a tiny attention) is not implemented"},
+      {"my_pos_emb", "0", true, "my_pos_emb (2-D positional embedding for images) is not implemented"},
+      {"my_qa_mask", "0", true, "my_qa_mask (Pile/QA alternation with a masked loss) is not implemented"},
+      {"my_testing", "", true, "my_testing variants (MishGLU, extra attention, ...) are not implemented"},
+      {"my_ffn_shift", "1", true, "RWKV-4's channel-mix always uses the token shift (my_ffn_shift 1)"},
+      {"my_att_shift", "1", true, "RWKV-4's time-mix always uses the token shift (my_att_shift 1)"},
+      {"load_partial", "0", true, "load_partial is not implemented: --load_model needs every tensor"},
+      {"my_pile_version", "1", true, "my_pile_version 2 (the Pile v2 file list and its sampling) is not implemented"},
+      {"my_sample_len", "0", true, "my_sample_len belongs to data_type uint16, which is not implemented"},
+      {"my_img_version", "0", true, "image models are not implemented"},
+      {"my_img_size", "0", true, "image models are not implemented"},
+      {"my_img_bit", "0", true, "image models are not implemented"},
+      {"my_img_clip", "x", true, "image models are not implemented"},
+      {"my_img_clip_scale", "1", true, "image models are not implemented"},
+      {"my_img_l1_scale", "0", true, "image models are not implemented"},
+      {"my_img_encoder", "x", true, "image models are not implemented"},
+  };
+  return table;
+}
+
+// RWKV-LM's own keys that this trainer has under the same name (the help lists them as "same").
+constexpr const char* kSameAsRwkvLm[] = {
+    "load_model", "proj_dir", "data_file", "data_type", "vocab_size", "ctx_len", "epoch_steps", "epoch_count",
+    "epoch_begin", "epoch_save", "micro_bsz", "n_layer", "n_embd", "dim_att", "dim_ffn", "lr_init", "lr_final",
+    "warmup_steps", "beta1", "beta2", "adam_eps", "grad_cp", "dropout", "weight_decay", "weight_decay_final",
+    "my_pile_stage", "my_pile_shift", "my_pile_edecay", "layerwise_lr", "magic_prime", "my_random_steps", "my_exit",
+    "my_exit_tokens", "accumulate_grad_batches"};
+
+// Equal as numbers when both read as numbers ("1.0" == "1"), else as text.
+bool same_value(const std::string& a, const std::string& b) {
+  char* end_a = nullptr;
+  char* end_b = nullptr;
+  const double x = std::strtod(a.c_str(), &end_a), y = std::strtod(b.c_str(), &end_b);
+  if (!a.empty() && !b.empty() && *end_a == '\0' && *end_b == '\0') return x == y;
+  return a == b;
+}
+
+int64_t flag_integer(const std::string& name, const std::string& text) {
+  int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  RWKV_CHECK(error == std::errc() && end == text.data() + text.size(), "config: ", name,
+             " expects an integer, got '", text, "'");
+  return value;
 }
 
 const char* type_name(const FieldPointer& field) {
@@ -97,7 +191,65 @@ const char* type_name(const FieldPointer& field) {
 std::vector<std::string> option_names() {
   std::vector<std::string> names;
   for (const Option& option : option_table()) names.emplace_back(option.name);
+  for (const RwkvLmFlag& flag : rwkv_lm_flag_table()) names.emplace_back(flag.name);
   return names;
+}
+
+po::options_description make_rwkv_lm_description() {
+  po::options_description description("RWKV-LM train.py / Lightning flags");
+  for (const RwkvLmFlag& flag : rwkv_lm_flag_table()) {
+    description.add_options()(flag.name, po::value<std::string>(), flag.what);
+  }
+  return description;
+}
+
+// Applies the RWKV-LM flags that were given: refuses model variants, maps random_seed, accelerator and the
+// precision spellings RWKV-LM accepts, and writes one note per flag that this trainer handles differently.
+void apply_rwkv_lm_flags(ParsedConfig& result) {
+  TrainConfig& config = result.config;
+  for (const RwkvLmFlag& flag : rwkv_lm_flag_table()) {
+    const auto given = result.rwkv_lm_flags.find(flag.name);
+    if (given == result.rwkv_lm_flags.end()) continue;
+    const std::string name = flag.name, value = given->second;
+    const bool off = flag.off_value != nullptr && same_value(value, flag.off_value);
+    if (name == "random_seed") {
+      const int64_t seed = flag_integer(name, value);
+      RWKV_CHECK(seed >= -1, "config: random_seed must be -1 (RWKV-LM's default) or >= 0, got ", seed);
+      if (seed >= 0) config.seed = static_cast<uint64_t>(seed);
+    } else if (name == "accelerator") {
+      RWKV_CHECK(value == "gpu" || value == "cuda" || value == "cpu" || value == "auto",
+                 "config: accelerator must be gpu, cuda, cpu or auto, got '", value, "'");
+      const bool wants_gpu = value == "gpu" || value == "cuda";
+      RWKV_CHECK(!(value == "cpu" && config.device.starts_with("cuda")) && !(wants_gpu && config.device == "cpu"),
+                 "config: accelerator ", value, " contradicts device = ", config.device);
+      if (value == "cpu") config.device = "cpu";
+      if (wants_gpu && config.device == "auto") config.device = "cuda";
+    } else if (name == "devices" || name == "num_nodes") {
+      RWKV_CHECK(flag_integer(name, value) >= 1, "config: ", name, " must be a positive integer, got '", value,
+                 "'");
+    } else if (flag.refused) {
+      RWKV_CHECK(off, "config: ", name, " ", value, " is refused: ", flag.what, " (RWKV-4 as the Pile models use it ",
+                 "has ", name, " ", flag.off_value, ")");
+    } else if (!off) {
+      result.notes.push_back(detail::concat("note: ", name, " ", value, ": ", flag.what));
+    }
+  }
+  // Lightning's max_steps -1 means "no limit", like 0 here.
+  if (config.max_steps == -1) config.max_steps = 0;
+  // RWKV-LM's --precision: "fp32" keeps fp32 GEMMs, anything with "32" is precision 32 with TF32 on (tf32),
+  // "fp16" is Lightning's fp16 AMP, and anything else (bf16, "16", "bf16-mixed") is bf16.
+  const std::string precision = config.precision;
+  RWKV_CHECK(precision != "fp16" && precision != "16-mixed",
+             "config: precision ", precision, " is refused: fp16 mixed precision needs loss scaling, which is not "
+             "implemented; use bf16 (RWKV-LM's README and the Pile models use bf16)");
+  if (precision != "fp32" && precision != "tf32" && precision.find("32") != std::string::npos) {
+    config.precision = "tf32";
+  } else if (precision == "16" || precision == "bf16-mixed") {
+    config.precision = "bf16";
+  }
+  if (config.precision != precision) {
+    result.notes.push_back(detail::concat("note: precision ", precision, " is RWKV-LM's ", config.precision));
+  }
 }
 
 po::options_description make_description(TrainConfig& config, bool with_config_option, std::string* config_path) {
@@ -211,12 +363,15 @@ ParsedConfig parse_train_config(const std::vector<std::string>& args, const std:
   for (const ExtraOption& option : extra) {
     description.add_options()(option.name.c_str(), po::value<std::string>(), option.help.c_str());
   }
+  const po::options_description rwkv_lm = make_rwkv_lm_description();
+  po::options_description all;  // --help shows `description`, then rwkv_lm_flags_help()
+  all.add(description).add(rwkv_lm);
   po::variables_map values;
   po::parsed_options command_line = [&] {
     try {
       // No prefix guessing: `--micro_bs` must be an error with a suggestion, not silently micro_bsz.
       return po::command_line_parser(args)
-          .options(description)
+          .options(all)
           .style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing)
           .allow_unregistered()
           .run();
@@ -233,7 +388,7 @@ ParsedConfig parse_train_config(const std::vector<std::string>& args, const std:
   store_or_explain(command_line, values, "command line: ");  // stored first: the command line wins
   if (values.count("help")) {
     std::ostringstream help;
-    help << description;
+    help << description << "\n" << rwkv_lm_flags_help();
     result.help = true;
     result.help_text = help.str();
     return result;
@@ -244,7 +399,7 @@ ParsedConfig parse_train_config(const std::vector<std::string>& args, const std:
     RWKV_CHECK(file.good(), "config: cannot read '", config_path, "'");
     std::stringstream text;
     text << file.rdbuf();
-    store_or_explain(parse_ini(text.str(), config_path, description), values, config_path + ": ");
+    store_or_explain(parse_ini(text.str(), config_path, all), values, config_path + ": ");
   }
   po::notify(values);
   for (const Option& option : option_table()) {
@@ -253,8 +408,47 @@ ParsedConfig parse_train_config(const std::vector<std::string>& args, const std:
   for (const ExtraOption& option : extra) {
     if (values.count(option.name)) result.extra[option.name] = values[option.name].as<std::string>();
   }
+  for (const RwkvLmFlag& flag : rwkv_lm_flag_table()) {
+    if (values.count(flag.name)) result.rwkv_lm_flags[flag.name] = values[flag.name].as<std::string>();
+  }
+  apply_rwkv_lm_flags(result);
   result.config.validate();
   return result;
+}
+
+int64_t ParsedConfig::devices() const {
+  const auto given = rwkv_lm_flags.find("devices");
+  return given == rwkv_lm_flags.end() ? 0 : flag_integer("devices", given->second);
+}
+
+int64_t ParsedConfig::num_nodes() const {
+  const auto given = rwkv_lm_flags.find("num_nodes");
+  return given == rwkv_lm_flags.end() ? 0 : flag_integer("num_nodes", given->second);
+}
+
+std::string rwkv_lm_flags_help() {
+  std::ostringstream out;
+  out << "RWKV-LM command lines run unchanged (replace `python train.py` by `rwkv train`). Every RWKV-LM v4neo\n"
+         "train.py flag and the Lightning flags its scripts pass are accepted, here or in a config file:\n"
+         "  same meaning:";
+  size_t column = 15;
+  for (const char* name : kSameAsRwkvLm) {
+    const std::string item = std::string(" ") + name;
+    if (column + item.size() > 110) {
+      out << "\n   ";
+      column = 3;
+    }
+    out << item;
+    column += item.size();
+  }
+  out << "\n  precision: fp32, tf32, bf16; RWKV-LM's 32 -> tf32, 16 and bf16-mixed -> bf16; fp16 is refused\n"
+         "  max_steps: Lightning's -1 (no limit) is 0 here\n";
+  for (const RwkvLmFlag& flag : rwkv_lm_flag_table()) {
+    out << "  " << flag.name << ": ";
+    if (flag.refused) out << "refused unless " << (*flag.off_value ? flag.off_value : "empty") << ": ";
+    out << flag.what << "\n";
+  }
+  return out.str();
 }
 
 TrainConfig config_from_ini(const std::string& text, const std::string& origin) {
@@ -328,6 +522,15 @@ void TrainConfig::validate() const {
   RWKV_CHECK(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, "config: beta1 and beta2 must be in [0, 1)");
   RWKV_CHECK(adam_eps > 0, "config: adam_eps must be positive, got ", adam_eps);
   RWKV_CHECK(weight_decay >= 0, "config: weight_decay must be non-negative, got ", weight_decay);
+  RWKV_CHECK(dropout >= 0 && dropout < 1, "config: dropout must be in [0, 1), got ", dropout);
+  RWKV_CHECK(dropout == 0, "config: dropout ", dropout, " is refused: dropout is not implemented in this trainer yet ",
+             "(RWKV-LM's default, dropout 0, trains without it)");
+  RWKV_CHECK(weight_decay_final <= 0 || weight_decay > 0, "config: weight_decay_final ", weight_decay_final,
+             " needs weight_decay > 0 (it is where the weight decay falls to)");
+  non_negative("my_random_steps", my_random_steps);
+  RWKV_CHECK(my_random_steps == 0 || magic_prime != 0,
+             "config: my_random_steps replaces the first magic-prime samples by random ones; it needs magic_prime");
+  non_negative("my_exit", my_exit);
   RWKV_CHECK(grad_clip >= 0, "config: grad_clip must be non-negative (0 = off), got ", grad_clip);
   RWKV_CHECK(layerwise_lr == 0 || layerwise_lr == 1, "config: layerwise_lr must be 0 or 1, got ", layerwise_lr);
   RWKV_CHECK(grad_cp == 0 || grad_cp == 1, "config: grad_cp must be 0 or 1, got ", grad_cp);

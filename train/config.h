@@ -66,6 +66,11 @@ struct TrainConfig {
   std::string val_data_type;        // as data_type; empty = from the file name
   int64_t val_every = 0;            // also evaluate every N steps (0 = only at the end of the run)
   int64_t val_max_windows = 0;      // windows of ctx_len + 1 per evaluation (0 = all)
+  // ---- RWKV-4 fine-tuning knobs of RWKV-LM v4neo (defaults are RWKV-LM's)
+  double dropout = 0.0;             // nn.Dropout after the embedding and after each residual add (0 = off)
+  double weight_decay_final = -1;   // > 0: weight decay decays to this with the lr schedule's progress
+  int64_t my_random_steps = 0;      // magic prime: samples ii < my_random_steps are random windows
+  int64_t my_exit = 99999999;       // stop after this absolute mini-epoch
 
   ModelConfig model() const;
   // Checks values and combinations; the error names the key and the expected form.
@@ -80,7 +85,18 @@ struct ParsedConfig {
   std::string help_text;
   std::vector<std::string> set_keys;  // keys given in the file or on the command line
   std::map<std::string, std::string> extra;  // values of the subcommand's own options that were given
+  // RWKV-LM train.py / Lightning flags that only steer what this trainer does differently, as given (e.g.
+  // "strategy" -> "deepspeed_stage_2", "devices" -> "4"); they are not part of the resolved config.
+  std::map<std::string, std::string> rwkv_lm_flags;
+  // One line per such flag given, saying what this trainer does instead (printed at start by rank 0).
+  std::vector<std::string> notes;
+  // --devices N (and --num_nodes M): the ranks RWKV-LM's Lightning would start; 0 when not given.
+  int64_t devices() const;
+  int64_t num_nodes() const;
 };
+
+// The --help section on RWKV-LM's flags: every RWKV-LM v4neo train.py / Lightning flag and what it maps to.
+std::string rwkv_lm_flags_help();
 
 // A command-line-only string option that a subcommand handles itself (e.g. `rwkv init --out X.h5`).
 struct ExtraOption {

@@ -26,12 +26,19 @@ Optimizer::Optimizer(const std::vector<std::pair<std::string, ag::Variable>>& na
     slot.lr_scale = lr_multiplier(name, config);
     int64_t non_unit_dims = 0;  // "≥ 2 dimensions after squeezing": matrices, not [1, 1, C] mixes
     for (int64_t extent : parameter.shape()) non_unit_dims += extent > 1 ? 1 : 0;
-    slot.weight_decay = config.weight_decay > 0 && non_unit_dims >= 2 ? config.weight_decay : 0.0;
+    slot.decays = config.weight_decay > 0 && non_unit_dims >= 2;
+    slot.weight_decay = slot.decays ? config.weight_decay : 0.0;
     if (config.optimizer == "adam") {
       slot.exp_avg = Tensor::zeros(parameter.shape(), DType::f32, parameter.data().device());
       slot.exp_avg_sq = Tensor::zeros(parameter.shape(), DType::f32, parameter.data().device());
     }
     slots_.push_back(std::move(slot));
+  }
+}
+
+void Optimizer::set_weight_decay(double weight_decay) {
+  for (OptimizerSlot& slot : slots_) {
+    if (slot.decays) slot.weight_decay = weight_decay;
   }
 }
 

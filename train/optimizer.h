@@ -15,6 +15,7 @@ struct OptimizerSlot {
   ag::Variable parameter;
   double lr_scale = 1.0;      // layerwise_lr multiplier (spec §4.2)
   double weight_decay = 0.0;  // decoupled (AdamW) decay: matrices only, when weight_decay > 0
+  bool decays = false;        // in RWKV-LM's weight-decay group (matrices, when weight_decay > 0)
   Tensor exp_avg, exp_avg_sq;  // Adam moments, fp32, same shape and device as the parameter
 };
 
@@ -37,6 +38,8 @@ public:
   void set_step_count(int64_t count) { step_count_ = count; }
   // The multiplier spec §4.2 gives a parameter name.
   static double lr_multiplier(const std::string& name, const TrainConfig& config);
+  // The decay of the weight-decay group from now on (weight_decay_final's schedule); other slots keep 0.
+  void set_weight_decay(double weight_decay);
 
 private:
   TrainConfig config_;

@@ -198,7 +198,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     try {
       return data::make_training_sampler(
           {static_cast<uint64_t>(config.ctx_len), config.magic_prime, static_cast<uint64_t>(config.my_pile_shift),
-           static_cast<uint64_t>(config.epoch_begin), config.seed},
+           static_cast<uint64_t>(config.epoch_begin), config.seed, static_cast<uint64_t>(config.my_random_steps)},
           source.size());
     } catch (const Error& e) {  // data shorter than ctx_len, a magic_prime that does not fit: name the data
       RWKV_FAIL("config: ", e.what(), " (data_file ", config.data_file, ")");
@@ -281,10 +281,11 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
                static_cast<long long>(config.micro_bsz), static_cast<long long>(config.accumulate_grad_batches),
                ranks_factor.c_str(), static_cast<long long>(shape.real_bsz),
                human_count(static_cast<double>(tokens_per_step)).c_str());
-  console.line("  schedule    %lld steps per mini-epoch, %lld mini-epochs, ends at step %lld; this run: steps %lld..%lld",
+  console.line("  schedule    %lld steps per mini-epoch, %lld mini-epochs, ends at step %lld (%s); this run: steps "
+               "%lld..%lld",
                static_cast<long long>(shape.epoch_steps), static_cast<long long>(shape.epoch_count),
-               static_cast<long long>(end_step), static_cast<long long>(state.global_step),
-               static_cast<long long>(stop_step));
+               static_cast<long long>(end_step), schedule_end_reason(config, shape).c_str(),
+               static_cast<long long>(state.global_step), static_cast<long long>(stop_step));
   char parallel_note[128] = "";
   if (zero) {
     std::snprintf(parallel_note, sizeof(parallel_note), ", ZeRO-1 (%.2f MiB of Adam moments per rank)",
@@ -349,6 +350,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     }
     hang_if_test_asks(communicator.rank(), state.global_step + 1);
     const double lr = learning_rate(config, shape, state.global_step);
+    optimizer.set_weight_decay(weight_decay_at(config, shape, state.global_step));
     model.zero_grad();
     double loss_sum = 0;
     for (int64_t micro = 0; micro < accumulate; ++micro) {

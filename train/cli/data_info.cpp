@@ -55,7 +55,8 @@ int run_data_info(const std::vector<std::string>& args) {
       ("show", po::value(&show)->default_value(0), "print the first N sample offsets from step 0 on")
       ("world", po::value(&world)->default_value(1), "--show: number of ranks")
       ("rank", po::value(&rank)->default_value(0), "--show: this rank")
-      ("micro_bsz", po::value(&micro_bsz)->default_value(1), "--show: samples per rank per step")
+      ("micro_bsz", po::value(&micro_bsz)->default_value(1),
+       "samples per rank per step (--show, and the run's step count with --world)")
       ("epoch_begin", po::value(&epoch_begin)->default_value(0), "--show: first mini-epoch")
       ("seed", po::value(&seed)->default_value(0), "--show: seed of random sampling (when no magic prime fits)");
   // clang-format on
@@ -95,6 +96,7 @@ int run_data_info(const std::vector<std::string>& args) {
     print_field("magic_prime", detail::concat(*best, " (largest prime p with p % 3 == 2 and p <= chunks - 1)"));
     print_field("my_exit_tokens", detail::concat(data::magic_exit_tokens(*best, ctx_len), " (magic_prime * ctx_len)"));
     print_field("epoch_count", detail::concat(data::magic_epoch_count(*best), " (magic_prime / 40320)"));
+    print_field("steps", data::magic_run_steps(*best, micro_bsz * world));
   } else {
     print_field("magic_prime", "none (" + data::magic_prime_suggestion(tokens, ctx_len, shift) + ")");
   }
@@ -109,6 +111,7 @@ int run_data_info(const std::vector<std::string>& args) {
     print_field("given prime",
                 detail::concat(magic_prime, " is valid (my_exit_tokens ", data::magic_exit_tokens(magic_prime, ctx_len),
                                ", epoch_count ", data::magic_epoch_count(magic_prime), ")"));
+    print_field("given steps", data::magic_run_steps(magic_prime, micro_bsz * world));
   }
   if (show > 0) {
     data::TrainingSampling sampling;

@@ -48,6 +48,7 @@ struct Options {
   std::string text_key = "text";
   std::string invalid_utf8 = "error";
   std::uint64_t ctx_len = 0;
+  std::uint64_t micro_bsz = 12;
   std::int64_t eod_id = 0;
   unsigned threads = 0;
 };
@@ -267,6 +268,8 @@ int run_tokenize(const std::vector<std::string>& args) {
       "format", po::value(&options.format)->default_value("auto"), "auto (by extension: .jsonl/.json), txt or jsonl")(
       "text_key", po::value(&options.text_key)->default_value("text"), "key of the document text in .jsonl lines")(
       "ctx_len", po::value(&options.ctx_len), "also print the magic_prime for this context length")(
+      "micro_bsz", po::value(&options.micro_bsz)->default_value(12),
+      "with --ctx_len: the global batch (micro_bsz x GPUs) for the printed step count")(
       "threads", po::value(&options.threads), "encoding threads (default: all cores)")(
       "eod_id", po::value(&options.eod_id)->default_value(0), "end-of-document token id (-1: none)")(
       "invalid_utf8", po::value(&options.invalid_utf8)->default_value("error"),
@@ -289,6 +292,12 @@ int run_tokenize(const std::vector<std::string>& args) {
   }
 
   const data::TokenDtype dtype = data::token_dtype_for_vocab(static_cast<std::uint64_t>(tokenizer.vocab_size()));
+  // `--output data/mytext` works without a prior `mkdir data`, as RWKV-LM users expect.
+  if (const std::filesystem::path parent = std::filesystem::path(options.output).parent_path(); !parent.empty()) {
+    std::error_code error;
+    std::filesystem::create_directories(parent, error);
+    RWKV_CHECK(!error, "--output: cannot create the directory '", parent.string(), "': ", error.message());
+  }
   data::BinidxWriter writer = data::BinidxWriter::open(options.output, dtype);
   TokenizeJob job(options, tokenizer, writer, total_bytes);
   for (const std::string& input : options.inputs) {
@@ -318,8 +327,11 @@ int run_tokenize(const std::vector<std::string>& args) {
     RWKV_CHECK(options.ctx_len > 0, "--ctx_len must be positive");
     const std::optional<std::uint64_t> prime = data::best_magic_prime(summary.tokens, options.ctx_len);
     if (prime) {
+      // RWKV-LM's make_data.py line, plus the data and vocabulary, so that it runs straight into `rwkv train`.
       std::cout << "  ctx_len " << options.ctx_len << ": magic_prime " << *prime << "\n  train with: --my_exit_tokens "
-                << data::magic_exit_tokens(*prime, options.ctx_len) << " --magic_prime " << *prime << " --ctx_len " << options.ctx_len << "\n";
+                << data::magic_exit_tokens(*prime, options.ctx_len) << " --magic_prime " << *prime << " --ctx_len "
+                << options.ctx_len << " --data_file " << summary.prefix << " --vocab_size " << tokenizer.vocab_size()
+                << "\n  that run:   " << data::magic_run_steps(*prime, options.micro_bsz) << "\n";
     } else {
       std::cout << "  ctx_len " << options.ctx_len << ": "
                 << data::magic_prime_suggestion(summary.tokens, options.ctx_len) << "\n";
