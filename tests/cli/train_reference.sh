@@ -10,7 +10,7 @@
 #   a  the magic prime and my_exit_tokens that `rwkv data-info` suggests for the data: magic-prime samples, warmup
 #      then the cosine schedule, the run ending where RWKV-LM ends it (the cosine exit: ceil(p / real_bsz) steps;
 #      RWKV-LM has saved rwkv-final after p // real_bsz - 1 steps, trains on and saves it again there)
-# RWKV_TRAIN_REFERENCE_SETUPS selects them (default "b": `rwkv train` does not yet accept a prime below 40320).
+# RWKV_TRAIN_REFERENCE_SETUPS selects them (default "a b").
 # Exits 77 (ctest: skipped) without /usr/bin/python3 with torch, h5py and numpy.
 # Usage: train_reference.sh <path-to-rwkv> <source-dir>
 set -euo pipefail
@@ -27,7 +27,7 @@ if [ -z "$python" ]; then
     "(Debian: apt-get install python3-torch python3-h5py python3-numpy)"
   exit 77
 fi
-setups="${RWKV_TRAIN_REFERENCE_SETUPS:-b}"
+setups="${RWKV_TRAIN_REFERENCE_SETUPS:-a b}"
 enter_work_dir
 # One thread per process: the 2-rank runs share a small machine, and the results do not depend on it.
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1
