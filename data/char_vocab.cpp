@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/durable_file.h"
 #include "core/error.h"
 #include "data/json.h"
 #include "data/utf8_codepoints.h"
@@ -49,15 +50,7 @@ std::string CharVocab::to_json() const {
 }
 
 void CharVocab::save(const std::string& path) const {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    RWKV_CHECK(out, "cannot write ", temporary);
-    out << to_json();
-    out.close();
-    RWKV_CHECK(out, "error writing ", temporary);
-  }
-  RWKV_CHECK(std::rename(temporary.c_str(), path.c_str()) == 0, "cannot rename ", temporary, " to ", path);
+  replace_file_atomically(path, to_json());
 }
 
 CharVocab CharVocab::load(const std::string& path) {

@@ -3,7 +3,8 @@
 #   scripts/install-deps.sh          build and run (and the demo's text corpus, Debian's fortunes)
 #   scripts/install-deps.sh --test   also what the test suite needs: PyTorch, NumPy and h5py (reference and
 #                                    export tests), clang with libFuzzer and the sanitizer runtimes (fuzz
-#                                    targets), Chromium (renders the training report headless)
+#                                    targets), Chromium (renders the training report headless), strace (the
+#                                    crash torture kills runs at chosen syscalls)
 # The CUDA Toolkit is not installed here: when it is present (nvcc under /usr/local/cuda), the build finds it.
 set -euo pipefail
 
@@ -14,7 +15,7 @@ packages=(
   python3 fortunes
 )
 if [ "${1:-}" = "--test" ]; then
-  packages+=(python3-numpy python3-h5py python3-torch clang libclang-rt-14-dev chromium)
+  packages+=(python3-numpy python3-h5py python3-torch clang libclang-rt-14-dev chromium strace)
 fi
 
 missing=()

@@ -1,16 +1,11 @@
 #include "train/checkpoint.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <charconv>
-#include <cerrno>
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 
+#include "core/durable_file.h"
 #include "train/file_seal.h"
 #include "train/hdf5.h"
 #include "train/model_io.h"
@@ -20,14 +15,6 @@ namespace rwkv {
 namespace fs = std::filesystem;
 
 namespace {
-
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? O_RDONLY | O_DIRECTORY : O_RDONLY);
-  RWKV_CHECK(fd >= 0, "checkpoint: cannot open '", path, "' to sync it to disk");
-  const int status = ::fsync(fd);
-  ::close(fd);
-  RWKV_CHECK(status == 0, "checkpoint: fsync of '", path, "' failed (disk full or I/O error?)");
-}
 
 void write_contents(hdf5::File& file, const Rwkv4& model, const Optimizer& optimizer, const TrainState& state) {
   save_model(model, file);
@@ -58,29 +45,12 @@ void write_contents(hdf5::File& file, const Rwkv4& model, const Optimizer& optim
   train.set_int_attribute("complete", 1);
 }
 
-// Temporary files that writers killed mid-save (SIGKILL, power loss) left in `directory`: "<name>.tmp-<pid>" of
-// a process that no longer exists. Best effort: a file that cannot be removed is left for the next save.
-void remove_stale_temporaries(const fs::path& directory) {
-  std::error_code error;
-  for (fs::directory_iterator item(directory, error), end; !error && item != end; item.increment(error)) {
-    const std::string name = item->path().filename().string();
-    const size_t mark = name.rfind(".tmp-");
-    if (!name.starts_with("rwkv-") || mark == std::string::npos) continue;
-    const std::string pid_text = name.substr(mark + 5);
-    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
-    const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
-    if (pid == ::getpid() || pid <= 0 || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
-    std::error_code ignored;
-    fs::remove(item->path(), ignored);
-  }
-}
-
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Rwkv4& model, const Optimizer& optimizer, const TrainState& state) {
   const fs::path final_path(path);
   const fs::path directory = final_path.has_parent_path() ? final_path.parent_path() : fs::path(".");
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  const std::string temporary = temporary_path_for(path);
   try {
     {
       hdf5::File file = hdf5::File::create(temporary, kSealBytes);
@@ -94,7 +64,7 @@ void save_checkpoint(const std::string& path, const Rwkv4& model, const Optimize
     fs::rename(temporary, final_path, error);
     RWKV_CHECK(!error, "checkpoint: cannot rename '", temporary, "' to '", path, "': ", error.message());
     fsync_path(directory.string(), true);
-    remove_stale_temporaries(directory);
+    remove_stale_temporaries(directory.string(), [](std::string_view name) { return name.starts_with("rwkv-"); });
   } catch (const std::exception& e) {
     std::error_code ignored;
     fs::remove(temporary, ignored);  // the previous checkpoint under `path`, if any, is untouched

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <unistd.h>
 
+#include "core/durable_file.h"
 #include "train/hdf5.h"
 
 namespace rwkv {
@@ -35,7 +36,7 @@ void save_rnn_state(const std::string& path, const PromptState& state, const Mod
              " logits for a vocabulary of ", config.vocab_size);
   const Tensor packed = pack_state(state.layers);  // [1, 5L, C] f32 on the CPU
   RWKV_CHECK(packed.size(0) == 1, "rnn state: expected a state of one sequence, got ", packed.size(0));
-  const std::string temporary = path + ".tmp-" + std::to_string(::getpid());
+  const std::string temporary = temporary_path_for(path);
   try {
     {
       hdf5::File file = hdf5::File::create(temporary);
@@ -48,6 +49,7 @@ void save_rnn_state(const std::string& path, const PromptState& state, const Mod
       root.set_int_attribute("tokens", state.tokens);
       file.close();
     }
+    fsync_path(temporary);
     std::error_code error;
     fs::rename(temporary, path, error);
     RWKV_CHECK(!error, "rnn state: cannot rename '", temporary, "' to '", path, "': ", error.message());

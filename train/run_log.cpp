@@ -7,11 +7,13 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string_view>
 #include <thread>
 
+#include "core/durable_file.h"
 #include "core/error.h"
 #include "data/json.h"
 
@@ -57,43 +59,44 @@ std::string number_or_null(double value, const char* format = "%.9g") {
   return text;
 }
 
-// Writes `text` to `path` through a temporary file and a rename; false when it could not be written.
-bool write_atomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << text;
-    if (!out.good()) return false;
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  return !error;
-}
-
 }  // namespace
 
 RunLog::RunLog(const std::string& proj_dir, int64_t resume_step) : proj_dir_(proj_dir) {
   const std::string path = proj_dir + "/metrics.jsonl";
-  std::vector<std::string> kept;
+  std::string existing;
   {
-    std::ifstream existing(path);
-    std::string line;
-    while (std::getline(existing, line)) {
-      ParsedLine parsed;
-      if (!parse_record(line, parsed) || parsed.step > resume_step) continue;  // drop steps redone after a resume
-      kept.push_back(line);
-      if (parsed.validation) {
-        val_losses_.emplace_back(parsed.step, parsed.loss);
-      } else if (!parsed.skipped) {
-        losses_.emplace_back(parsed.step, parsed.loss);
-      }
+    std::ifstream in(path, std::ios::binary);
+    existing.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  // Keep the records up to resume_step; the steps after it are redone by this run. A last line without its
+  // newline was torn by a crash: it is dropped too, so that the next record starts on a line of its own.
+  std::string kept;
+  bool dropped = false;
+  size_t begin = 0;
+  while (begin < existing.size()) {
+    const size_t end = existing.find('\n', begin);
+    if (end == std::string::npos) {
+      dropped = true;
+      break;
+    }
+    const std::string line = existing.substr(begin, end - begin);
+    begin = end + 1;
+    ParsedLine parsed;
+    if (line.empty() || !parse_record(line, parsed) || parsed.step > resume_step) {
+      dropped = true;
+      continue;
+    }
+    kept += line;
+    kept += '\n';
+    if (parsed.validation) {
+      val_losses_.emplace_back(parsed.step, parsed.loss);
+    } else if (!parsed.skipped) {
+      losses_.emplace_back(parsed.step, parsed.loss);
     }
   }
-  std::ofstream rewrite(path, std::ios::trunc);
-  for (const std::string& line : kept) rewrite << line << "\n";
-  rewrite.close();
-  metrics_.open(path, std::ios::app);
-  RWKV_CHECK(metrics_.good(), "cannot write ", path);
+  // Never truncated in place: a crash during the rewrite leaves the old log or the new one, whole.
+  if (dropped) replace_file_atomically(path, kept);
+  metrics_ = AppendOnlyFile(path);
 }
 
 void RunLog::append(const StepRecord& r) {
@@ -105,8 +108,7 @@ void RunLog::append(const StepRecord& r) {
                 static_cast<long long>(r.step), number_or_null(r.loss).c_str(), number_or_null(r.grad_norm).c_str(),
                 r.lr, r.ms, number_or_null(r.tokens_per_second, "%.1f").c_str(), r.skipped ? "true" : "false",
                 mib(r.rss_peak_bytes), mib(r.allocator_peak_bytes), r.reduce_wait_ms);
-  metrics_ << line;
-  metrics_.flush();
+  metrics_.append(line);
   if (!r.skipped) losses_.emplace_back(r.step, r.loss);
 }
 
@@ -115,14 +117,18 @@ void RunLog::append(const ValidationRecord& r) {
   std::snprintf(line, sizeof(line), "{\"step\": %lld, \"val_loss\": %s, \"val_ppl\": %s, \"val_tokens\": %lld}\n",
                 static_cast<long long>(r.step), number_or_null(r.loss).c_str(), number_or_null(r.perplexity).c_str(),
                 static_cast<long long>(r.tokens));
-  metrics_ << line;
-  metrics_.flush();
+  metrics_.append(line);
   val_losses_.emplace_back(r.step, r.loss);
 }
 
+void RunLog::sync() { metrics_.sync(); }
+
 void RunLog::write_loss_curve() const {
-  // A convenience: never fails training.
-  write_atomically(proj_dir_ + "/loss.svg", loss_curve_svg(losses_, val_losses_));
+  try {
+    replace_file_atomically(proj_dir_ + "/loss.svg", loss_curve_svg(losses_, val_losses_));
+  } catch (const Error&) {
+    // A convenience picture: failing to draw it never fails training (the checkpoint was saved already).
+  }
 }
 
 std::string loss_curve_svg(const std::vector<std::pair<int64_t, double>>& losses,
@@ -233,7 +239,11 @@ void write_run_info(const std::string& proj_dir, const RunInfo& info) {
     first = false;
   }
   out << "\n  }\n}\n";
-  write_atomically(proj_dir + "/run.json", out.str());  // the report falls back to the checkpoints' config
+  try {
+    replace_file_atomically(proj_dir + "/run.json", out.str());
+  } catch (const Error&) {
+    // Not needed to train: `rwkv report` falls back to the checkpoints' config.
+  }
 }
 
 }  // namespace rwkv

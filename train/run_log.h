@@ -4,11 +4,11 @@
 #pragma once
 
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/durable_file.h"
 #include "train/trainer.h"
 
 namespace rwkv {
@@ -18,15 +18,17 @@ inline constexpr const char* kRwkvVersion = RWKV_VERSION;  // the CMake project'
 class RunLog {
 public:
   // Opens proj_dir/metrics.jsonl for appending, keeping earlier records (steps and validations) up to
-  // `resume_step`: the steps after it are redone by this run.
+  // `resume_step`: the steps after it are redone by this run. When records must go (later steps, a line torn
+  // by a crash) the file is replaced atomically, never truncated in place.
   RunLog(const std::string& proj_dir, int64_t resume_step);
   void append(const StepRecord& record);
   void append(const ValidationRecord& record);
-  void write_loss_curve() const;  // proj_dir/loss.svg, written atomically
+  void sync();                    // what was appended is on disk (before a checkpoint that counts on it)
+  void write_loss_curve() const;  // proj_dir/loss.svg, replaced atomically
 
 private:
   std::string proj_dir_;
-  std::ofstream metrics_;
+  AppendOnlyFile metrics_;  // one write(2) per record: a crash leaves at most a torn last line
   std::vector<std::pair<int64_t, double>> losses_;
   std::vector<std::pair<int64_t, double>> val_losses_;
 };

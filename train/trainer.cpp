@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <optional>
 #include <span>
@@ -17,6 +18,7 @@
 
 #include "autograd/functions.h"
 #include "core/allocator.h"
+#include "core/durable_file.h"
 #include "data/batch_builder.h"
 #include "data/dataset.h"
 #include "core/cuda_runtime.h"
@@ -174,6 +176,11 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     RWKV_CHECK(test.good(), "config: proj_dir '", config.proj_dir, "' is not writable");
     test.close();
     fs::remove(probe, error);
+    // Temporaries that a killed run left behind (a checkpoint, a rewrite of the metrics log, loss.svg, ...).
+    remove_stale_temporaries(config.proj_dir, [](std::string_view name) {
+      return name.starts_with("rwkv-") || name == "metrics.jsonl" || name == "loss.svg" || name == "run.json" ||
+             name == "vocab.json";
+    });
   }
 
   // ---- data
@@ -326,6 +333,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     if (zero) zero->gather_moments();  // the file holds full tensors, whatever the number of ranks
     communicator.barrier();  // every rank has finished the step being saved
     if (communicator.is_root()) {  // the ranks hold identical state: one file with the full tensors
+      log->sync();  // the checkpoint's steps are in the metrics log on disk before the checkpoint is
       save_checkpoint(path, model, optimizer, state);
       rotate_checkpoints(config.proj_dir, config.keep_last);
       log->write_loss_curve();
@@ -336,6 +344,20 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
     console.line("saved %s (step %lld)", path.c_str(), static_cast<long long>(state.global_step));
   };
 
+  // A rank whose launcher was killed (SIGKILL to mpirun cannot be passed on) would otherwise train on as an
+  // orphan and write into proj_dir beside the job that replaces it: it stops at the next step, saving like
+  // SIGTERM. A plain process is left alone when its shell goes (nohup runs).
+  const pid_t launcher = communicator.is_data_parallel() ? ::getppid() : 0;
+  bool launcher_reported = false;
+  auto launcher_gone = [&] {
+    if (launcher == 0 || ::getppid() == launcher) return false;
+    if (!launcher_reported) {
+      std::fprintf(stderr, "rwkv train: rank %d: the launcher (pid %d) is gone; saving and stopping\n",
+                   communicator.rank(), static_cast<int>(launcher));
+      launcher_reported = true;
+    }
+    return true;
+  };
   const int64_t accumulate = config.accumulate_grad_batches;
   std::vector<int32_t> x(static_cast<size_t>(config.micro_bsz * config.ctx_len)), y(x.size());
   int64_t bad_in_a_row = 0;
@@ -371,7 +393,7 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
       reduce_wait_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - waiting).count();
     }
     // The loss of the global batch, and whether any rank was asked to stop (all ranks must stop together).
-    std::array<double, 2> shared{loss_sum, stop_requested().load() ? 1.0 : 0.0};
+    std::array<double, 2> shared{loss_sum, stop_requested().load() || launcher_gone() ? 1.0 : 0.0};
     communicator.all_reduce_sum(shared);
     const bool stop_now = shared[1] > 0;
     StepRecord record;

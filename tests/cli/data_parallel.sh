@@ -186,4 +186,22 @@ echo "killed rank 1 (pid $victim): the job exited with status $status after $((S
 grep -v "^step\|^\[" killed.log | tail -n 8 | sed 's/^/  | /'
 [ "$status" -ne 0 ] || fail "the job exited 0 after a rank was killed"
 [ "$status" -ne 124 ] || fail "the job hung for 60 s after a rank was killed"
+# SIGKILL to mpirun itself (nothing can be passed on to the ranks): the orphaned ranks must not train on and
+# write into proj_dir beside a job that replaces them; they save at the next step, as for SIGTERM, and exit.
+start_long_run orphans
+ranks="$(rank_pid 0) $(rank_pid 1)"
+kill -KILL "$(pgrep -P "$job")"
+wait "$job" 2> /dev/null || true
+for _ in $(seq 1 300); do
+  alive=0
+  for pid in $ranks; do kill -0 "$pid" 2> /dev/null && alive=1; done
+  (( alive )) || break
+  sleep 0.1
+done
+(( ! alive )) || { kill -KILL $ranks; fail "the ranks trained on for 30 s after mpirun was killed"; }
+saved="$(ls orphans/rwkv-step-*.h5 2> /dev/null || true)"
+[ -n "$saved" ] || fail "the orphaned ranks stopped without saving"
+"$rwkv" train --config tiny.ini --micro_bsz 4 --proj_dir orphans --resume auto --max_steps 1 > orphans_resumed.log 2>&1 ||
+  { cat orphans_resumed.log; fail "the orphans' checkpoint does not resume"; }
+echo "SIGKILL to mpirun: the ranks saved $(basename $saved) and exited"
 echo "cli data_parallel: all checks passed"

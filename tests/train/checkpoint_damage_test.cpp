@@ -183,7 +183,7 @@ TEST_F(TrainCheckpointDamage, TheNextSaveRemovesTemporariesOfDeadWriters) {
   ::waitpid(child, nullptr, 0);  // a writer that is gone
   const fs::path dead = dir_ / ("rwkv-step-4.h5.tmp-" + std::to_string(child));
   const fs::path alive = dir_ / ("rwkv-step-4.h5.tmp-" + std::to_string(::getppid()));  // a writer still running
-  const fs::path unrelated = dir_ / "notes.tmp-1";
+  const fs::path unrelated = dir_ / ("notes.tmp-" + std::to_string(child));  // not ours, though its pid is gone
   for (const fs::path& path : {dead, alive, unrelated}) write_bytes(path, "partial");
   save_checkpoint((dir_ / "rwkv-step-6.h5").string(), *model_, *optimizer_, state_);
   EXPECT_FALSE(fs::exists(dead));

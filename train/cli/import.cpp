@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/durable_file.h"
 #include "train/cli/command.h"
 #include "train/pth_io.h"
 
@@ -31,9 +32,10 @@ int run_import(const std::vector<std::string>& args) {
   const auto start = std::chrono::steady_clock::now();
   const PthModel model = read_pth_model(pth_path, ctx_len);
   // Written under a temporary name first, so a failed import never leaves a half-written X.h5.
-  const std::string temp_path = out_path + ".tmp-import";
+  const std::string temp_path = temporary_path_for(out_path);
   try {
     write_model_weights(temp_path, model.dims, model.tensors);
+    fsync_path(temp_path);  // the contents are on disk before the name points at them
     std::filesystem::rename(temp_path, out_path);
   } catch (...) {
     std::error_code ignored;

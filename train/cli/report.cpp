@@ -4,6 +4,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "core/durable_file.h"
 #include "core/error.h"
 #include "train/cli/command.h"
 #include "train/report.h"
@@ -30,15 +31,11 @@ int run_report(const std::vector<std::string>& args) {
   const RunReport report = read_run_report(run_dir);
   for (const std::string& warning : report.warnings) std::cerr << "rwkv report: warning: " << warning << "\n";
   const std::string html = render_report_html(report);
-  const std::string temporary = out_path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    out << html;
-    RWKV_CHECK(out.good(), "report: cannot write ", out_path);
+  try {
+    replace_file_atomically(out_path, html);
+  } catch (const Error& e) {
+    RWKV_FAIL("report: ", e.what());
   }
-  std::error_code error;
-  std::filesystem::rename(temporary, out_path, error);
-  RWKV_CHECK(!error, "report: cannot write ", out_path, ": ", error.message());
   std::cout << "wrote " << out_path << " (" << report.steps.size() << " steps, " << report.validations.size()
             << " validations, " << report.checkpoints.size() << " checkpoints)\n";
   return 0;

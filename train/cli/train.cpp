@@ -122,6 +122,9 @@ int run_train(const std::vector<std::string>& args) {
   }
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
+  // A console that went away (the launcher killed, a closed pipe) must not kill a training run at its next
+  // line of output: the run goes on and its log is metrics.jsonl.
+  std::signal(SIGPIPE, SIG_IGN);
   // Under mpirun/srun this joins the job (MPI); otherwise a single process.
   dist::Communicator& communicator = dist::process_communicator();
   if (communicator.is_root()) {
