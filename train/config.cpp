@@ -523,8 +523,6 @@ void TrainConfig::validate() const {
   RWKV_CHECK(adam_eps > 0, "config: adam_eps must be positive, got ", adam_eps);
   RWKV_CHECK(weight_decay >= 0, "config: weight_decay must be non-negative, got ", weight_decay);
   RWKV_CHECK(dropout >= 0 && dropout < 1, "config: dropout must be in [0, 1), got ", dropout);
-  RWKV_CHECK(dropout == 0, "config: dropout ", dropout, " is refused: dropout is not implemented in this trainer yet ",
-             "(RWKV-LM's default, dropout 0, trains without it)");
   RWKV_CHECK(weight_decay_final <= 0 || weight_decay > 0, "config: weight_decay_final ", weight_decay_final,
              " needs weight_decay > 0 (it is where the weight decay falls to)");
   non_negative("my_random_steps", my_random_steps);

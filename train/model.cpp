@@ -1,6 +1,9 @@
 #include "train/model.h"
 
+#include <optional>
+
 #include "autograd/checkpoint.h"
+#include "autograd/dropout.h"
 #include "autograd/functions.h"
 #include "autograd/rwkv_fused.h"
 
@@ -75,10 +78,25 @@ Block::Block(const ModelConfig& config, int64_t layer)
       ln2(register_module("ln2", std::make_shared<ag::nn::LayerNorm>(config.n_embd))),
       ln0(layer == 0 ? register_module("ln0", std::make_shared<ag::nn::LayerNorm>(config.n_embd)) : nullptr),
       att(register_module("att", std::make_shared<TimeMix>(config.n_embd, config.dim_att))),
-      ffn(register_module("ffn", std::make_shared<ChannelMix>(config.n_embd, config.dim_ffn))) {}
+      ffn(register_module("ffn", std::make_shared<ChannelMix>(config.n_embd, config.dim_ffn))),
+      layer_(layer) {}
 
-Variable Block::forward(const Variable& input, LayerState* state) const {
+namespace {
+ops::DropoutKey at_site(const ops::DropoutKey& batch, int64_t layer, int64_t place) {
+  ops::DropoutKey key = batch;
+  key.seed = ops::dropout_site_seed(batch.seed, layer, place);
+  return key;
+}
+}  // namespace
+
+Variable Block::forward(const Variable& input, LayerState* state, const ops::DropoutKey* dropout) const {
   const Variable x = ln0 ? ln0->forward(input) : input;
+  if (dropout && dropout->probability > 0) {  // RWKV-LM's Block.forward with args.dropout > 0 (no fused residual)
+    const Variable after_att = ag::keyed_dropout(ag::add(x, att->forward(ln1->forward(x), state)),
+                                                 at_site(*dropout, layer_, 0));
+    return ag::keyed_dropout(ag::add(after_att, ffn->forward(ln2->forward(after_att), state)),
+                             at_site(*dropout, layer_, 1));
+  }
   // x + att(ln1(x)) and ln2 of that sum in one fused pass.
   const ag::nn::LayerNorm::Output after_att = ln2->forward_with_residual(x, att->forward(ln1->forward(x), state));
   return ag::add(after_att.sum, ffn->forward(after_att.y, state));
@@ -105,25 +123,29 @@ void Rwkv4::set_activation_dtype(DType dtype) {
   activation_dtype_ = dtype;
 }
 
-Variable Rwkv4::loss(const Tensor& idx, const Tensor& targets) const {
-  return ag::linear_cross_entropy(features(idx), head_->weight(), targets);
+Variable Rwkv4::loss(const Tensor& idx, const Tensor& targets, const ops::DropoutKey* dropout) const {
+  return ag::linear_cross_entropy(features(idx, nullptr, dropout), head_->weight(), targets);
 }
 
-Variable Rwkv4::features(const Tensor& idx, ModelState* state) const {
+Variable Rwkv4::features(const Tensor& idx, ModelState* state, const ops::DropoutKey* dropout) const {
   RWKV_CHECK(idx.dim() == 2, "model: token ids must be [batch, time], got ", idx.describe());
   RWKV_CHECK(!state || static_cast<int64_t>(state->size()) == config_.n_layer, "model: a state for ",
              state ? state->size() : 0, " layers given to a ", config_.n_layer, "-layer model");
   Variable x = emb_->forward(idx);
   // Mixed precision starts here: the fp32 embedding rows become bf16 activations (its gradient returns in fp32).
   if (activation_dtype_ == DType::bf16 && x.data().dtype() != DType::bf16) x = ag::cast(x, DType::bf16);
+  if (dropout && dropout->probability > 0) x = ag::keyed_dropout(x, at_site(*dropout, -1, 0));  // RWKV-LM's drop0
   for (size_t layer = 0; layer < blocks_.size(); ++layer) {
     const Block& block = *blocks_[layer];
     LayerState* layer_state = state ? &(*state)[layer] : nullptr;
     if (checkpoint_blocks_ && !layer_state) {
-      x = ag::checkpoint([&block](const std::vector<Variable>& in) { return std::vector<Variable>{block.forward(in[0], nullptr)}; },
-                         {x})[0];
+      // The recompute in backward draws the same mask: the key is kept by value.
+      const std::optional<ops::DropoutKey> kept = dropout ? std::optional(*dropout) : std::nullopt;
+      x = ag::checkpoint([&block, kept](const std::vector<Variable>& in) {
+            return std::vector<Variable>{block.forward(in[0], nullptr, kept ? &*kept : nullptr)};
+          }, {x})[0];
     } else {
-      x = block.forward(x, layer_state);
+      x = block.forward(x, layer_state, dropout);
     }
   }
   return ln_out_->forward(x);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "autograd/nn/module.h"
+#include "kernels/dropout.h"
 #include "train/model_config.h"
 
 namespace rwkv {
@@ -48,11 +49,15 @@ public:
 class Block : public ag::nn::Module {
 public:
   Block(const ModelConfig& config, int64_t layer);
-  ag::Variable forward(const ag::Variable& x, LayerState* state) const;
+  // With `dropout` (training with RWKV-LM's --dropout): x = drop(x + att(ln1(x))); x = drop(x + ffn(ln2(x))).
+  ag::Variable forward(const ag::Variable& x, LayerState* state, const ops::DropoutKey* dropout = nullptr) const;
 
   std::shared_ptr<ag::nn::LayerNorm> ln1, ln2, ln0;  // ln0 only in block 0
   std::shared_ptr<TimeMix> att;
   std::shared_ptr<ChannelMix> ffn;
+
+private:
+  int64_t layer_;
 };
 
 class Rwkv4 : public ag::nn::Module {
@@ -63,10 +68,12 @@ public:
   // state in it; without, every sequence starts from the zero state (training).
   ag::Variable forward(const Tensor& idx, ModelState* state = nullptr) const;
   // The ln_out output [B, T, C] the head reads (forward = head(features)).
-  ag::Variable features(const Tensor& idx, ModelState* state = nullptr) const;
+  // `dropout` (training only): the key of this batch; the embedding output and every residual sum are dropped
+  // as in RWKV-LM's model.py when dropout > 0, each site with its own Philox key (ops::dropout_site_seed).
+  ag::Variable features(const Tensor& idx, ModelState* state = nullptr, const ops::DropoutKey* dropout = nullptr) const;
   // Training loss: mean cross-entropy with L2Wrap of the logits against targets [B, T], with the head fused into
   // the loss (ag::linear_cross_entropy): no [B, T, V] logits are kept, which dominate memory at the Pile's vocab.
-  ag::Variable loss(const Tensor& idx, const Tensor& targets) const;
+  ag::Variable loss(const Tensor& idx, const Tensor& targets, const ops::DropoutKey* dropout = nullptr) const;
   // Runs blocks with activation checkpointing (spec's grad_cp): recomputes each block in backward.
   void set_gradient_checkpointing(bool enabled) { checkpoint_blocks_ = enabled; }
   // precision = bf16: the embedding's output is cast to bf16 and every layer after it computes on bf16

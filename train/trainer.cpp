@@ -379,7 +379,13 @@ TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hook
       batches.fill(static_cast<uint64_t>(state.global_step * accumulate + micro), x, y);
       const Tensor inputs = Tensor::from_vector(x, {config.micro_bsz, config.ctx_len}).to(device);
       const Tensor targets = Tensor::from_vector(y, {config.micro_bsz, config.ctx_len}).to(device);
-      const ag::Variable loss = model.loss(inputs, targets);
+      // Dropout keyed by the global sample number of each row (the sampler's numbering), so masks do not depend on
+      // the rank layout and a resume continues them.
+      ops::DropoutKey dropout{config.dropout, config.seed,
+                              static_cast<uint64_t>((state.global_step * accumulate + micro) * world * config.micro_bsz +
+                                                    communicator.rank()),
+                              static_cast<uint64_t>(world)};
+      const ag::Variable loss = model.loss(inputs, targets, config.dropout > 0 ? &dropout : nullptr);
       loss_sum += loss.data().item();
       if (gradients && micro == accumulate - 1) gradients->prepare_for_final_backward();
       // Each micro-batch's mean loss counts 1/accumulate of the step's loss.

@@ -48,6 +48,11 @@ fi
 "$rwkv" "${tiny[@]}" --devices 2 --accelerator cpu --proj_dir cpu_run > cpu.log 2>&1 || { cat cpu.log; fail "cpu run"; }
 grep -q '^note: devices 2 with accelerator cpu: one process' cpu.log || { cat cpu.log; fail "no devices note"; }
 
+# RWKV-LM's fine-tuning knobs train: dropout, a weight-decay schedule.
+"$rwkv" train --data_file corpus.txt --data_type bytes --n_layer 2 --n_embd 16 --ctx_len 16 --max_steps 2 --dropout 0.1 --weight_decay 0.1 --weight_decay_final 0.01 --proj_dir knobs \
+  > knobs.log 2>&1 || { cat knobs.log; fail "dropout / weight_decay_final run"; }
+grep -q '^done at step 2' knobs.log || { cat knobs.log; fail "dropout run did not reach step 2"; }
+
 "$rwkv" train --help > help.txt
 for expected in "RWKV-LM command lines run unchanged" "strategy: " "pre_ffn: refused unless 0" "devices: "; do
   grep -qF -- "$expected" help.txt || fail "--help lacks '$expected'"

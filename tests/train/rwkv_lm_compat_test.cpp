@@ -232,7 +232,7 @@ TEST(RwkvLmCommandLine, ModelVariantsAreRefusedByName) {
       {{"--devices", "0"}, "devices must be a positive integer"},
       {{"--random_seed", "abc"}, "random_seed expects an integer, got 'abc'"},
       {{"--accelerator", "cpu", "--device", "cuda"}, "accelerator cpu contradicts device = cuda"},
-      {{"--dropout", "0.1"}, "dropout 0.1 is refused"},
+      {{"--dropout", "1"}, "dropout must be in [0, 1), got 1"},
   };
   for (const auto& [args, expected] : refused) {
     const std::string message = error_of([&] { parse_train_config(args); });
