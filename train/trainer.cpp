@@ -14,7 +14,6 @@
 #include <optional>
 #include <span>
 #include <sstream>
-#include <thread>
 
 #include "autograd/functions.h"
 #include "core/allocator.h"
@@ -118,376 +117,550 @@ void warn_config_changes(const std::string& saved_ini, const TrainConfig& now, c
   }
 }
 
-// Test hook for tests/cli/data_parallel_hang.sh: RWKV_TEST_HANG_RANK=r with RWKV_TEST_HANG_STEP=s makes rank r
-// stop responding (without dying) before it computes step s, as a deadlocked rank or a stuck GPU would.
-void hang_if_test_asks(int rank, int64_t step) {
-  const char* hang_rank = std::getenv("RWKV_TEST_HANG_RANK");
-  const char* hang_step = std::getenv("RWKV_TEST_HANG_STEP");
-  if (hang_rank == nullptr || hang_step == nullptr || std::atoll(hang_rank) != rank || std::atoll(hang_step) != step) {
-    return;
-  }
-  for (;;) std::this_thread::sleep_for(std::chrono::hours(1));
+
+// One run of `rwkv train`, phase by phase: run() reads top to bottom as what training does. The phases keep the
+// order of every side effect (console lines, files in proj_dir, collectives on every rank): multi-rank runs
+// deadlock if ranks disagree on the order of collectives, and tests/cli/crash_torture.sh kills a run at each
+// system call of its start-up and saves.
+class TrainingRun {
+public:
+  TrainingRun(const TrainConfig& config, const TrainerHooks& hooks)
+      : hooks_(hooks),
+        launched_(hooks.communicator ? *hooks.communicator : dist::process_communicator()),
+        config_(config) {}
+
+  TrainOutcome run();
+
+private:
+  struct StepResult {
+    StepRecord record;
+    bool stop = false;  // some rank was asked to stop (a signal or a vanished launcher)
+  };
+
+  // Start-up phases, in the order run() calls them.
+  void set_up_collectives();
+  void prepare_proj_dir();
+  void open_data();
+  void build_model_and_optimizer();
+  void choose_starting_point();
+  void set_up_gradient_exchange();
+  void look_up_peak_flops();
+  void print_startup_table();
+  std::string parallel_description() const;
+  TrainOutcome nothing_to_do();
+  void open_run_log();
+  // The step loop and what each step does.
+  TrainOutcome train_until_stop();
+  StepResult take_step();
+  double forward_backward();
+  double wait_for_gradients();
+  void count_skipped_update(const StepRecord& record);
+  void measure_step(StepRecord& record, std::chrono::steady_clock::time_point step_start) const;
+  void publish(const StepRecord& record);
+  void show_progress(const StepRecord& record) const;
+  void validate_if_due();
+  void save_if_due();
+  TrainOutcome save_and_stop();
+  void save(const std::string& name);
+  bool launcher_gone();
+
+  dist::Communicator& communicator() const { return *communicator_; }
+
+  // Declared in the order the objects come to exist, so that they go away in reverse (the gradient exchange
+  // before the model, the communicators last).
+  const TrainerHooks& hooks_;
+  dist::Communicator& launched_;  // the launcher's communicator (or the test's)
+  TrainConfig config_;
+  Device device_;
+  std::unique_ptr<dist::Communicator> gpu_collectives_;  // NCCL between GPU ranks
+  std::optional<dist::ProgressWatchdog> watchdog_;
+  std::optional<dist::WatchedCommunicator> watched_;
+  dist::Communicator* communicator_ = nullptr;  // what training talks through: watched_, NCCL or launched_
+  int64_t world_ = 1;
+  Console console_{true, false};
+  // Data.
+  std::optional<data::TokenSource> source_;
+  std::optional<ValidationSet> validation_;
+  ScheduleShape shape_;
+  int64_t end_step_ = 0;   // where the schedule ends
+  int64_t stop_step_ = 0;  // where this run ends (max_steps)
+  int64_t tokens_per_step_ = 0;
+  std::unique_ptr<data::Sampler> sampler_;
+  std::optional<data::BatchBuilder> batches_;
+  // Model, optimizer and the state they continue from.
+  std::optional<Rwkv4> model_;
+  std::string resume_from_;  // "" for none
+  TrainState state_;
+  std::string origin_;  // where the weights came from, for the startup table and run.json
+  std::optional<Optimizer> optimizer_;
+  std::optional<dist::ZeroOptimizer> zero_;            // zero = 1: this rank keeps its shard of the moments
+  std::optional<dist::GradientAverager> gradients_;   // zero = 0: all-reduce in buckets, overlapped with backward
+  std::optional<double> peak_tflops_;
+  double non_embedding_parameters_ = 0;
+  // The step loop.
+  TrainOutcome outcome_;
+  std::optional<RunLog> log_;  // metrics and the loss curve: rank 0's
+  pid_t launcher_ = 0;         // the parent of a data-parallel rank; 0 when not watched
+  bool launcher_reported_ = false;
+  std::vector<int32_t> x_, y_;  // one micro-batch's inputs and targets
+  int64_t bad_in_a_row_ = 0;
+  std::chrono::steady_clock::time_point run_start_;
+  int64_t first_step_ = 0;
+};
+
+TrainOutcome TrainingRun::run() {
+  config_.validate();
+  set_up_collectives();
+  RWKV_CHECK(!config_.data_file.empty(), "config: data_file is required");
+  ops::set_allow_tf32(config_.precision == "tf32");  // fp32 keeps full-precision GEMMs (spec §4.7)
+  prepare_proj_dir();
+  open_data();
+  build_model_and_optimizer();
+  look_up_peak_flops();
+  print_startup_table();
+  outcome_.global_step = state_.global_step;
+  if (state_.global_step >= stop_step_) return nothing_to_do();
+  open_run_log();
+  return train_until_stop();
 }
 
-}  // namespace
-
-TrainOutcome run_training(const TrainConfig& config_in, const TrainerHooks& hooks) {
-  dist::Communicator& launched = hooks.communicator ? *hooks.communicator : dist::process_communicator();
-  TrainConfig config = config_in;
-  config.validate();
-  const Device device = rank_device(config.device, launched);
+// The device of this rank and the communicators between ranks.
+void TrainingRun::set_up_collectives() {
+  device_ = rank_device(config_.device, launched_);
   // GPU ranks exchange through NCCL (device buffers, no host round trip); the launcher's communicator still
   // carries the NCCL unique id and ends the job on an error.
-  std::unique_ptr<dist::Communicator> gpu_collectives;
 #ifdef RWKV_HAVE_NCCL
-  if (device.is_cuda() && launched.is_data_parallel() && !launched.accepts_device_memory()) {
-    gpu_collectives = dist::make_nccl_over_launcher(launched, device.index, std::chrono::seconds(config.dist_timeout));
+  if (device_.is_cuda() && launched_.is_data_parallel() && !launched_.accepts_device_memory()) {
+    gpu_collectives_ =
+        dist::make_nccl_over_launcher(launched_, device_.index, std::chrono::seconds(config_.dist_timeout));
   }
 #endif
-  dist::Communicator& collectives = gpu_collectives ? *gpu_collectives : launched;
+  dist::Communicator& collectives = gpu_collectives_ ? *gpu_collectives_ : launched_;
   // With several ranks, a step's compute or a collective that outlasts dist_timeout ends the job (a hung rank).
-  std::optional<dist::ProgressWatchdog> watchdog;
-  std::optional<dist::WatchedCommunicator> watched;
-  if (launched.world_size() > 1 && config.dist_timeout > 0) {
-    watchdog.emplace(std::chrono::seconds(config.dist_timeout), [&launched](const std::string& activity,
-                                                                            int64_t step, double seconds) {
+  if (launched_.world_size() > 1 && config_.dist_timeout > 0) {
+    auto report_hang = [&launched = launched_](const std::string& activity, int64_t step, double seconds) {
       std::fprintf(stderr, "rwkv train: rank %d of %d: no progress for %.0f s in %s (step %lld); aborting\n",
                    launched.rank(), launched.world_size(), seconds, activity.c_str(), static_cast<long long>(step));
       std::fflush(stderr);
       launched.abort(1);
       std::_Exit(1);  // abort returns only for a world of one, which is never watched
-    });
-    watched.emplace(collectives, *watchdog);
+    };
+    watchdog_.emplace(std::chrono::seconds(config_.dist_timeout), report_hang);
+    watched_.emplace(collectives, *watchdog_);
   }
-  dist::Communicator& communicator = watched ? static_cast<dist::Communicator&>(*watched) : collectives;
-  const int64_t world = communicator.world_size();
+  communicator_ = watched_ ? static_cast<dist::Communicator*>(&*watched_) : &collectives;
+  world_ = communicator().world_size();
   // Rank 0 speaks for the job. mpirun hands its ranks a pseudo-terminal even when the job's output goes to a
   // file, so several ranks never draw a progress bar.
-  const Console console{hooks.quiet || !communicator.is_root(), ::isatty(STDOUT_FILENO) != 0 && world == 1};
-  RWKV_CHECK(!config.data_file.empty(), "config: data_file is required");
-  ops::set_allow_tf32(config.precision == "tf32");  // fp32 keeps full-precision GEMMs (spec §4.7)
-  std::error_code error;
-  fs::create_directories(config.proj_dir, error);
-  RWKV_CHECK(!error && fs::is_directory(config.proj_dir), "config: cannot create proj_dir '", config.proj_dir,
-             "': ", error.message());
-  if (communicator.is_root()) {  // only rank 0 writes there
-    const std::string probe = config.proj_dir + "/.write-test";
-    std::ofstream test(probe);
-    RWKV_CHECK(test.good(), "config: proj_dir '", config.proj_dir, "' is not writable");
-    test.close();
-    fs::remove(probe, error);
-    // Temporaries that a killed run left behind (a checkpoint, a rewrite of the metrics log, loss.svg, ...).
-    remove_stale_temporaries(config.proj_dir, [](std::string_view name) {
-      return name.starts_with("rwkv-") || name == "metrics.jsonl" || name == "loss.svg" || name == "run.json" ||
-             name == "vocab.json";
-    });
-  }
+  console_ = Console{hooks_.quiet || !communicator().is_root(), ::isatty(STDOUT_FILENO) != 0 && world_ == 1};
+}
 
-  // ---- data
-  const data::TokenSource source = data::open_dataset({config.data_file, config.data_type, config.proj_dir});
-  if (config.vocab_size == 0) {
+// proj_dir exists and is writable, and holds no temporaries of a killed run.
+void TrainingRun::prepare_proj_dir() {
+  std::error_code error;
+  fs::create_directories(config_.proj_dir, error);
+  RWKV_CHECK(!error && fs::is_directory(config_.proj_dir), "config: cannot create proj_dir '", config_.proj_dir,
+             "': ", error.message());
+  if (!communicator().is_root()) return;  // only rank 0 writes there
+  const std::string probe = config_.proj_dir + "/.write-test";
+  std::ofstream test(probe);
+  RWKV_CHECK(test.good(), "config: proj_dir '", config_.proj_dir, "' is not writable");
+  test.close();
+  fs::remove(probe, error);
+  // Temporaries that a killed run left behind (a checkpoint, a rewrite of the metrics log, loss.svg, ...).
+  remove_stale_temporaries(config_.proj_dir, [](std::string_view name) {
+    return name.starts_with("rwkv-") || name == "metrics.jsonl" || name == "loss.svg" || name == "run.json" ||
+           name == "vocab.json";
+  });
+}
+
+// The training data (checked against the vocabulary), the validation set, the schedule and the sample order.
+void TrainingRun::open_data() {
+  const data::TokenSource& source =
+      source_.emplace(data::open_dataset({config_.data_file, config_.data_type, config_.proj_dir}));
+  if (config_.vocab_size == 0) {
     RWKV_CHECK(source.vocab_size().has_value(), "config: vocab_size is required for ", source.kind(),
                " data (the tokenizer's vocabulary size, e.g. 50277 for the GPT-NeoX 20B tokenizer)");
-    config.vocab_size = static_cast<int64_t>(*source.vocab_size());
+    config_.vocab_size = static_cast<int64_t>(*source.vocab_size());
   } else if (source.vocab_size()) {
-    RWKV_CHECK(static_cast<uint64_t>(config.vocab_size) >= *source.vocab_size(), "config: vocab_size ",
-               config.vocab_size, " is smaller than the ", *source.vocab_size(), " symbols of ", config.data_file);
+    RWKV_CHECK(static_cast<uint64_t>(config_.vocab_size) >= *source.vocab_size(), "config: vocab_size ",
+               config_.vocab_size, " is smaller than the ", *source.vocab_size(), " symbols of ", config_.data_file);
   }
-  if (source.size() <= kScanLimitTokens) source.check_vocab(static_cast<uint64_t>(config.vocab_size));
+  if (source.size() <= kScanLimitTokens) source.check_vocab(static_cast<uint64_t>(config_.vocab_size));
   // Held-out data is checked here too: bad validation data is an error before training starts.
-  std::optional<ValidationSet> validation;
-  if (!config.val_data_file.empty()) {
-    validation.emplace(config, config.vocab_size, communicator.rank(), static_cast<int>(world));
+  if (!config_.val_data_file.empty()) {
+    validation_.emplace(config_, config_.vocab_size, communicator().rank(), static_cast<int>(world_));
   }
-  const ScheduleShape shape = schedule_shape(config, world);
-  const int64_t end_step = schedule_end_step(config, shape);
-  const auto sampler = [&] {
-    try {
-      return data::make_training_sampler(
-          {static_cast<uint64_t>(config.ctx_len), config.magic_prime, static_cast<uint64_t>(config.my_pile_shift),
-           static_cast<uint64_t>(config.epoch_begin), config.seed, static_cast<uint64_t>(config.my_random_steps)},
-          source.size());
-    } catch (const Error& e) {  // data shorter than ctx_len, a magic_prime that does not fit: name the data
-      RWKV_FAIL("config: ", e.what(), " (data_file ", config.data_file, ")");
-    }
-  }();
-  const data::BatchBuilder batches(source, *sampler, static_cast<uint64_t>(config.vocab_size),
-                                   static_cast<uint64_t>(config.micro_bsz), static_cast<uint64_t>(communicator.rank()),
-                                   static_cast<uint64_t>(world));
+  shape_ = schedule_shape(config_, world_);
+  end_step_ = schedule_end_step(config_, shape_);
+  stop_step_ = config_.max_steps > 0 ? std::min(end_step_, config_.max_steps) : end_step_;
+  tokens_per_step_ = config_.ctx_len * shape_.real_bsz;
+  try {
+    sampler_ = data::make_training_sampler(
+        {static_cast<uint64_t>(config_.ctx_len), config_.magic_prime, static_cast<uint64_t>(config_.my_pile_shift),
+         static_cast<uint64_t>(config_.epoch_begin), config_.seed, static_cast<uint64_t>(config_.my_random_steps)},
+        source.size());
+  } catch (const Error& e) {  // data shorter than ctx_len, a magic_prime that does not fit: name the data
+    RWKV_FAIL("config: ", e.what(), " (data_file ", config_.data_file, ")");
+  }
+  batches_.emplace(source, *sampler_, static_cast<uint64_t>(config_.vocab_size),
+                   static_cast<uint64_t>(config_.micro_bsz), static_cast<uint64_t>(communicator().rank()),
+                   static_cast<uint64_t>(world_));
+}
 
-  // ---- model and optimizer
-  Rwkv4 model(config.model());
-  model.set_gradient_checkpointing(config.grad_cp == 1);
-  model.set_activation_dtype(config.precision == "bf16" ? DType::bf16 : DType::f32);
-  const std::string resume_from =
-      broadcast_string(communicator, communicator.is_root() ? resolve_resume(config, console) : std::string());
-  TrainState state;
-  std::string origin;
-  if (!resume_from.empty()) {
-    state = read_train_state(resume_from);
-    // The sample order is a pure function of the global step and the global batch: a different world size
-    // continues exactly when micro_bsz · accumulate_grad_batches · world size is unchanged.
-    const TrainConfig saved = config_from_ini(state.config_ini, resume_from);
-    const int64_t saved_batch = saved.micro_bsz * saved.accumulate_grad_batches * state.world_size;
-    if (saved_batch != shape.real_bsz) {
-      console.line("warning: %s was saved with a global batch of %lld sequences (%lld ranks x micro_bsz %lld x "
-                   "accumulate %lld); this run uses %lld, so the sample order and schedule do not continue exactly",
-                   resume_from.c_str(), static_cast<long long>(saved_batch), static_cast<long long>(state.world_size),
-                   static_cast<long long>(saved.micro_bsz), static_cast<long long>(saved.accumulate_grad_batches),
-                   static_cast<long long>(shape.real_bsz));
+// The model with its starting weights, the optimizer with its moments, and how gradients cross ranks.
+void TrainingRun::build_model_and_optimizer() {
+  model_.emplace(config_.model());
+  model_->set_gradient_checkpointing(config_.grad_cp == 1);
+  model_->set_activation_dtype(config_.precision == "bf16" ? DType::bf16 : DType::f32);
+  choose_starting_point();
+  model_->to(device_);
+  optimizer_.emplace(model_->named_parameters(), config_);  // moments live next to the parameters
+  if (!resume_from_.empty()) {
+    load_checkpoint(resume_from_, *model_, *optimizer_);
+    warn_config_changes(state_.config_ini, config_, resume_from_, console_);
+  }
+  set_up_gradient_exchange();
+  state_.world_size = world_;
+  state_.rng_seed = config_.seed;
+  state_.sampler = sampler_->describe();
+  state_.config_ini = config_.to_ini();
+}
+
+// A checkpoint to resume (rank 0 chooses, every rank follows), else load_model's weights, else a fresh init.
+void TrainingRun::choose_starting_point() {
+  resume_from_ = broadcast_string(communicator(),
+                                  communicator().is_root() ? resolve_resume(config_, console_) : std::string());
+  if (resume_from_.empty()) {
+    if (!config_.load_model.empty()) {
+      load_weights_into(*model_, config_.load_model);
+      origin_ = "weights from " + config_.load_model + " (fresh optimizer, warmup)";
+    } else {
+      initialize_rwkv4(*model_, config_.lr_init, config_.seed);
+      origin_ = "fresh init (seed " + std::to_string(config_.seed) + ")";
     }
-    origin = "resumed from " + resume_from;
-  } else if (!config.load_model.empty()) {
-    load_weights_into(model, config.load_model);
-    origin = "weights from " + config.load_model + " (fresh optimizer, warmup)";
+    return;
+  }
+  state_ = read_train_state(resume_from_);
+  // The sample order is a pure function of the global step and the global batch: a different world size
+  // continues exactly when micro_bsz · accumulate_grad_batches · world size is unchanged.
+  const TrainConfig saved = config_from_ini(state_.config_ini, resume_from_);
+  const int64_t saved_batch = saved.micro_bsz * saved.accumulate_grad_batches * state_.world_size;
+  if (saved_batch != shape_.real_bsz) {
+    console_.line("warning: %s was saved with a global batch of %lld sequences (%lld ranks x micro_bsz %lld x "
+                  "accumulate %lld); this run uses %lld, so the sample order and schedule do not continue exactly",
+                  resume_from_.c_str(), static_cast<long long>(saved_batch), static_cast<long long>(state_.world_size),
+                  static_cast<long long>(saved.micro_bsz), static_cast<long long>(saved.accumulate_grad_batches),
+                  static_cast<long long>(shape_.real_bsz));
+  }
+  origin_ = "resumed from " + resume_from_;
+}
+
+void TrainingRun::set_up_gradient_exchange() {
+  if (config_.zero == 1) {
+    zero_.emplace(*optimizer_, communicator(), config_);
   } else {
-    initialize_rwkv4(model, config.lr_init, config.seed);
-    origin = "fresh init (seed " + std::to_string(config.seed) + ")";
+    gradients_.emplace(communicator(), optimizer_->slots(),
+                       static_cast<size_t>(std::max(1.0, config_.grad_bucket_mb * double(1 << 20))));
   }
-  model.to(device);
-  Optimizer optimizer(model.named_parameters(), config);  // moments live next to the parameters
-  if (!resume_from.empty()) {
-    load_checkpoint(resume_from, model, optimizer);
-    warn_config_changes(state.config_ini, config, resume_from, console);
-  }
-  std::optional<dist::ZeroOptimizer> zero;  // zero = 1: this rank keeps its shard of the moments
-  if (config.zero == 1) zero.emplace(optimizer, communicator, config);
-  std::optional<dist::GradientAverager> gradients;  // zero = 0: all-reduce in buckets, overlapped with backward
-  if (!zero) {
-    gradients.emplace(communicator, optimizer.slots(),
-                      static_cast<size_t>(std::max(1.0, config.grad_bucket_mb * double(1 << 20))));
-  }
-  state.world_size = world;
-  state.rng_seed = config.seed;
-  state.sampler = sampler->describe();
-  state.config_ini = config.to_ini();
+}
 
-  const int64_t tokens_per_step = config.ctx_len * shape.real_bsz;
-  // MFU on a GPU whose peak is known (6 · non-embedding parameters · tokens/s over the bf16 peak).
-  std::optional<double> peak_tflops;
-  if (device.is_cuda()) peak_tflops = bf16_peak_tflops(cuda::device_name(device.index));
-  const double non_embedding_parameters =
-      static_cast<double>(model.config().parameter_count() - model.config().vocab_size * model.config().n_embd);
-  const int64_t stop_step = config.max_steps > 0 ? std::min(end_step, config.max_steps) : end_step;
-  console.line("rwkv train: %s", origin.c_str());
-  const char* precision_note = config.precision != "bf16" ? ""
-                               : device.is_cuda()         ? " (bf16 activations and GEMMs, fp32 master weights)"
-                                                          : " (emulated on the CPU: fp32 arithmetic, slower than fp32)";
-  console.line("  device      %s, precision %s%s", device.str().c_str(), config.precision.c_str(), precision_note);
-  console.line("  model       RWKV-4 %s, %s parameters (%.1f MiB fp32 + %.1f MiB Adam moments)",
-               model.config().describe().c_str(), human_count(static_cast<double>(model.config().parameter_count())).c_str(),
-               model.config().parameter_count() * 4.0 / (1 << 20), model.config().parameter_count() * 8.0 / (1 << 20));
-  console.line("  data        %s: %s tokens (%s), %s", config.data_file.c_str(),
-               human_count(static_cast<double>(source.size())).c_str(), source.kind().c_str(), sampler->describe().c_str());
-  if (validation) {
-    const std::string when = config.val_every > 0 ? "every " + std::to_string(config.val_every) + " steps and " : "";
-    console.line("  validation  %s; %sat the end", validation->describe().c_str(), when.c_str());
+// MFU on a GPU whose peak is known (6 · non-embedding parameters · tokens/s over the bf16 peak).
+void TrainingRun::look_up_peak_flops() {
+  if (device_.is_cuda()) peak_tflops_ = bf16_peak_tflops(cuda::device_name(device_.index));
+  const ModelConfig& model = model_->config();
+  non_embedding_parameters_ = static_cast<double>(model.parameter_count() - model.vocab_size * model.n_embd);
+}
+
+void TrainingRun::print_startup_table() {
+  const ModelConfig& model = model_->config();
+  console_.line("rwkv train: %s", origin_.c_str());
+  const char* precision_note = config_.precision != "bf16" ? ""
+                               : device_.is_cuda() ? " (bf16 activations and GEMMs, fp32 master weights)"
+                                                   : " (emulated on the CPU: fp32 arithmetic, slower than fp32)";
+  console_.line("  device      %s, precision %s%s", device_.str().c_str(), config_.precision.c_str(), precision_note);
+  console_.line("  model       RWKV-4 %s, %s parameters (%.1f MiB fp32 + %.1f MiB Adam moments)",
+                model.describe().c_str(), human_count(static_cast<double>(model.parameter_count())).c_str(),
+                model.parameter_count() * 4.0 / (1 << 20), model.parameter_count() * 8.0 / (1 << 20));
+  console_.line("  data        %s: %s tokens (%s), %s", config_.data_file.c_str(),
+                human_count(static_cast<double>(source_->size())).c_str(), source_->kind().c_str(),
+                sampler_->describe().c_str());
+  if (validation_) {
+    const std::string when = config_.val_every > 0 ? "every " + std::to_string(config_.val_every) + " steps and " : "";
+    console_.line("  validation  %s; %sat the end", validation_->describe().c_str(), when.c_str());
   }
-  const std::string ranks_factor = world == 1 ? "" : " x " + std::to_string(world) + " ranks";
-  console.line("  batch       micro_bsz %lld x accumulate %lld%s = %lld sequences, %s tokens per step",
-               static_cast<long long>(config.micro_bsz), static_cast<long long>(config.accumulate_grad_batches),
-               ranks_factor.c_str(), static_cast<long long>(shape.real_bsz),
-               human_count(static_cast<double>(tokens_per_step)).c_str());
-  console.line("  schedule    %lld steps per mini-epoch, %lld mini-epochs, ends at step %lld (%s); this run: steps "
-               "%lld..%lld",
-               static_cast<long long>(shape.epoch_steps), static_cast<long long>(shape.epoch_count),
-               static_cast<long long>(end_step), schedule_end_reason(config, shape).c_str(),
-               static_cast<long long>(state.global_step), static_cast<long long>(stop_step));
+  const std::string ranks_factor = world_ == 1 ? "" : " x " + std::to_string(world_) + " ranks";
+  console_.line("  batch       micro_bsz %lld x accumulate %lld%s = %lld sequences, %s tokens per step",
+                static_cast<long long>(config_.micro_bsz), static_cast<long long>(config_.accumulate_grad_batches),
+                ranks_factor.c_str(), static_cast<long long>(shape_.real_bsz),
+                human_count(static_cast<double>(tokens_per_step_)).c_str());
+  console_.line("  schedule    %lld steps per mini-epoch, %lld mini-epochs, ends at step %lld (%s); this run: steps "
+                "%lld..%lld",
+                static_cast<long long>(shape_.epoch_steps), static_cast<long long>(shape_.epoch_count),
+                static_cast<long long>(end_step_), schedule_end_reason(config_, shape_).c_str(),
+                static_cast<long long>(state_.global_step), static_cast<long long>(stop_step_));
+  console_.line("  parallel    %s", parallel_description().c_str());
+  console_.line("  proj_dir    %s", config_.proj_dir.c_str());
+  if (!console_.quiet) std::printf("resolved configuration:\n%s\n", config_.to_ini().c_str());
+}
+
+// The startup table's "parallel" row: ranks, communicator, how gradients and moments are shared, hang timeout.
+std::string TrainingRun::parallel_description() const {
   char parallel_note[128] = "";
-  if (zero) {
+  if (zero_) {
     std::snprintf(parallel_note, sizeof(parallel_note), ", ZeRO-1 (%.2f MiB of Adam moments per rank)",
-                  static_cast<double>(zero->moment_floats()) * 4.0 / (1 << 20));
+                  static_cast<double>(zero_->moment_floats()) * 4.0 / (1 << 20));
   }
-  if (communicator.is_data_parallel() && gradients) {
+  if (communicator().is_data_parallel() && gradients_) {
     std::snprintf(parallel_note, sizeof(parallel_note),
                   ", gradients in %lld bucket%s of <= %g MiB overlapping backward",
-                  static_cast<long long>(gradients->bucket_count()), gradients->bucket_count() == 1 ? "" : "s",
-                  config.grad_bucket_mb);
+                  static_cast<long long>(gradients_->bucket_count()), gradients_->bucket_count() == 1 ? "" : "s",
+                  config_.grad_bucket_mb);
   }
   const std::string timeout_note =
-      watchdog ? ", hang timeout " + std::to_string(config.dist_timeout) + " s" : std::string();
-  console.line("  parallel    %lld rank%s (%d per node), communicator %s%s%s", static_cast<long long>(world),
-               world == 1 ? "" : "s", communicator.local_size(), communicator.name().c_str(), parallel_note,
-               timeout_note.c_str());
-  console.line("  proj_dir    %s", config.proj_dir.c_str());
-  if (!console.quiet) std::printf("resolved configuration:\n%s\n", config.to_ini().c_str());
+      watchdog_ ? ", hang timeout " + std::to_string(config_.dist_timeout) + " s" : std::string();
+  return std::to_string(world_) + (world_ == 1 ? " rank" : " ranks") + " (" +
+         std::to_string(communicator().local_size()) + " per node), communicator " + communicator().name() +
+         parallel_note + timeout_note;
+}
 
-  TrainOutcome outcome;
-  outcome.global_step = state.global_step;
-  if (state.global_step >= stop_step) {
-    console.line("nothing to do: the run is already at step %lld", static_cast<long long>(state.global_step));
-    outcome.last_checkpoint = resume_from;
-    return outcome;
-  }
+TrainOutcome TrainingRun::nothing_to_do() {
+  console_.line("nothing to do: the run is already at step %lld", static_cast<long long>(state_.global_step));
+  outcome_.last_checkpoint = resume_from_;
+  return std::move(outcome_);
+}
 
-  std::optional<RunLog> log;  // metrics and the loss curve: rank 0's
-  if (communicator.is_root()) {
-    log.emplace(config.proj_dir, state.global_step);
-    write_run_info(config.proj_dir, {config.to_ini(), origin, device.str(),
-                                     device.is_cuda() ? cuda::device_name(device.index) : std::string(), world,
-                                     state.global_step});
-  }
-  auto save = [&](const std::string& name) {
-    const std::string path = config.proj_dir + "/" + name;
-    state.mini_epoch = config.epoch_begin + state.global_step / shape.epoch_steps;
-    if (zero) zero->gather_moments();  // the file holds full tensors, whatever the number of ranks
-    communicator.barrier();  // every rank has finished the step being saved
-    if (communicator.is_root()) {  // the ranks hold identical state: one file with the full tensors
-      log->sync();  // the checkpoint's steps are in the metrics log on disk before the checkpoint is
-      save_checkpoint(path, model, optimizer, state);
-      rotate_checkpoints(config.proj_dir, config.keep_last);
-      log->write_loss_curve();
-    }
-    communicator.barrier();  // the file is complete before any rank goes on (or exits)
-    if (zero) zero->release_moments();
-    outcome.last_checkpoint = path;
-    console.line("saved %s (step %lld)", path.c_str(), static_cast<long long>(state.global_step));
-  };
+// Rank 0's metrics log (continued from the starting step) and run.json.
+void TrainingRun::open_run_log() {
+  if (!communicator().is_root()) return;
+  log_.emplace(config_.proj_dir, state_.global_step);
+  write_run_info(config_.proj_dir, {config_.to_ini(), origin_, device_.str(),
+                                    device_.is_cuda() ? cuda::device_name(device_.index) : std::string(), world_,
+                                    state_.global_step});
+}
 
+// Steps until stop_step, validating and saving as the config says; the last save is rwkv-final.h5 where the
+// schedule ends. A stop request (SIGINT/SIGTERM on any rank, or a vanished launcher) saves and returns early.
+TrainOutcome TrainingRun::train_until_stop() {
   // A rank whose launcher was killed (SIGKILL to mpirun cannot be passed on) would otherwise train on as an
   // orphan and write into proj_dir beside the job that replaces it: it stops at the next step, saving like
   // SIGTERM. A plain process is left alone when its shell goes (nohup runs).
-  const pid_t launcher = communicator.is_data_parallel() ? ::getppid() : 0;
-  bool launcher_reported = false;
-  auto launcher_gone = [&] {
-    if (launcher == 0 || ::getppid() == launcher) return false;
-    if (!launcher_reported) {
-      std::fprintf(stderr, "rwkv train: rank %d: the launcher (pid %d) is gone; saving and stopping\n",
-                   communicator.rank(), static_cast<int>(launcher));
-      launcher_reported = true;
-    }
-    return true;
-  };
-  const int64_t accumulate = config.accumulate_grad_batches;
-  std::vector<int32_t> x(static_cast<size_t>(config.micro_bsz * config.ctx_len)), y(x.size());
-  int64_t bad_in_a_row = 0;
-  const auto run_start = std::chrono::steady_clock::now();
-  const int64_t first_step = state.global_step;
-  while (state.global_step < stop_step) {
-    const auto step_start = std::chrono::steady_clock::now();
-    std::optional<dist::ProgressWatchdog::Scope> computing;  // the step up to its update, collectives included
-    if (watchdog) {
-      watchdog->set_step(state.global_step + 1);
-      computing.emplace(*watchdog, "forward/backward");
-    }
-    hang_if_test_asks(communicator.rank(), state.global_step + 1);
-    const double lr = learning_rate(config, shape, state.global_step);
-    optimizer.set_weight_decay(weight_decay_at(config, shape, state.global_step));
-    model.zero_grad();
-    double loss_sum = 0;
-    for (int64_t micro = 0; micro < accumulate; ++micro) {
-      batches.fill(static_cast<uint64_t>(state.global_step * accumulate + micro), x, y);
-      const Tensor inputs = Tensor::from_vector(x, {config.micro_bsz, config.ctx_len}).to(device);
-      const Tensor targets = Tensor::from_vector(y, {config.micro_bsz, config.ctx_len}).to(device);
-      // Dropout keyed by the global sample number of each row (the sampler's numbering), so masks do not depend on
-      // the rank layout and a resume continues them.
-      ops::DropoutKey dropout{config.dropout, config.seed,
-                              static_cast<uint64_t>((state.global_step * accumulate + micro) * world * config.micro_bsz +
-                                                    communicator.rank()),
-                              static_cast<uint64_t>(world)};
-      const ag::Variable loss = model.loss(inputs, targets, config.dropout > 0 ? &dropout : nullptr);
-      loss_sum += loss.data().item();
-      if (gradients && micro == accumulate - 1) gradients->prepare_for_final_backward();
-      // Each micro-batch's mean loss counts 1/accumulate of the step's loss.
-      loss.backward(accumulate == 1 ? Tensor() : Tensor::full({}, 1.0 / static_cast<double>(accumulate),
-                                                              loss.dtype(), device));
-    }
-    double reduce_wait_ms = 0;
-    if (gradients) {  // ZeRO-1 reduce-scatters them in its step instead
-      const auto waiting = std::chrono::steady_clock::now();
-      gradients->finish();
-      reduce_wait_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - waiting).count();
-    }
-    // The loss of the global batch, and whether any rank was asked to stop (all ranks must stop together).
-    std::array<double, 2> shared{loss_sum, stop_requested().load() || launcher_gone() ? 1.0 : 0.0};
-    communicator.all_reduce_sum(shared);
-    const bool stop_now = shared[1] > 0;
-    StepRecord record;
-    record.loss = shared[0] / static_cast<double>(accumulate * world);
-    record.lr = lr;
-    record.reduce_wait_ms = reduce_wait_ms;
-    StepReport report;
-    if (std::isfinite(record.loss)) report = zero ? zero->step(lr) : optimizer.step(lr);
-    computing.reset();
-    record.grad_norm = report.grad_norm;
-    record.skipped = !report.applied;
-    ++state.global_step;
-    if (record.skipped) {
-      ++bad_in_a_row;
-      console.line("warning: step %lld: non-finite %s; update skipped (%lld in a row, limit %lld)",
-                   static_cast<long long>(state.global_step), std::isfinite(record.loss) ? "gradients" : "loss",
-                   static_cast<long long>(bad_in_a_row), static_cast<long long>(config.max_bad_steps));
-      RWKV_CHECK(bad_in_a_row < config.max_bad_steps, "training stopped: ", bad_in_a_row,
-                 " consecutive steps with a non-finite loss or gradients (max_bad_steps); nothing was saved, ",
-                 outcome.last_checkpoint.empty() ? std::string("no checkpoint was written by this run")
-                                                 : "the last good checkpoint is " + outcome.last_checkpoint);
-    } else {
-      bad_in_a_row = 0;
-      state.tokens_seen += tokens_per_step;
-    }
-    const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - step_start).count();
-    record.step = state.global_step;
-    record.ms = ms;
-    record.tokens_per_second = static_cast<double>(tokens_per_step) / (ms / 1000.0);
-    record.rss_peak_bytes = process_peak_rss_bytes();
-    const AllocatorStats memory = allocator_for(device).stats();
-    record.allocator_peak_bytes =
-        memory.peak_bytes_reserved > 0 ? memory.peak_bytes_reserved : memory.peak_bytes_in_use;
-    if (log) log->append(record);
-    outcome.records.push_back(record);
-    if (hooks.on_step) hooks.on_step(record);
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
-    const double eta = elapsed / static_cast<double>(state.global_step - first_step) *
-                       static_cast<double>(stop_step - state.global_step);
-    if (state.global_step % config.log_every == 0 || state.global_step == stop_step) {
-      char mfu[32] = "";
-      if (peak_tflops) {
-        std::snprintf(mfu, sizeof(mfu), " | MFU %.1f%%",
-                      100.0 * model_flops_utilisation(non_embedding_parameters, record.tokens_per_second, *peak_tflops));
-      }
-      console.line("step %lld/%lld | loss %.4f | gnorm %.3f | lr %.3e | %.0f ms | %s tok/s%s | eta %.0fs",
-                   static_cast<long long>(state.global_step), static_cast<long long>(stop_step), record.loss,
-                   record.grad_norm, lr, ms, human_count(record.tokens_per_second).c_str(), mfu, eta);
-    } else if (console.terminal && !console.quiet) {
-      // Between log lines a terminal gets a progress bar with the ETA, redrawn in place.
-      const double done = static_cast<double>(state.global_step) / static_cast<double>(stop_step);
-      const int filled = static_cast<int>(done * 30);
-      std::printf("\r[%s%s] step %lld/%lld  loss %.4f  eta %.0fs", std::string(static_cast<size_t>(filled), '#').c_str(),
-                  std::string(static_cast<size_t>(30 - filled), '.').c_str(), static_cast<long long>(state.global_step),
-                  static_cast<long long>(stop_step), record.loss, eta);
-      std::fflush(stdout);
-    }
-    // Validation (all ranks, each a share of the windows): after the update, before this step's checkpoint.
-    if (validation && ((config.val_every > 0 && state.global_step % config.val_every == 0) ||
-                       state.global_step >= stop_step)) {
-      std::optional<dist::ProgressWatchdog::Scope> evaluating;
-      if (watchdog) evaluating.emplace(*watchdog, "validation");
-      const ValidationRecord checked = validation->evaluate(model, device, state.global_step, communicator);
-      if (log) log->append(checked);
-      outcome.validations.push_back(checked);
-      console.line("validation at step %lld | val_loss %.4f | val_ppl %.3f | %s tokens",
-                   static_cast<long long>(checked.step), checked.loss, checked.perplexity,
-                   human_count(static_cast<double>(checked.tokens)).c_str());
-    }
-    const bool epoch_end = state.global_step % shape.epoch_steps == 0;
-    const int64_t run_epoch = state.global_step / shape.epoch_steps - 1;  // run-local index of the epoch just done
-    if (state.global_step >= stop_step) break;
-    if (stop_now) {
-      console.line("interrupted: saving and stopping");
-      save("rwkv-step-" + std::to_string(state.global_step) + ".h5");
-      outcome.interrupted = true;
-      outcome.global_step = state.global_step;
-      return outcome;
-    }
-    if (epoch_end && config.epoch_save > 0 && run_epoch % config.epoch_save == 0) {
-      save("rwkv-" + std::to_string(config.epoch_begin + run_epoch) + ".h5");
-    } else if (config.save_every_steps > 0 && state.global_step % config.save_every_steps == 0) {
-      save("rwkv-step-" + std::to_string(state.global_step) + ".h5");
-    }
+  launcher_ = communicator().is_data_parallel() ? ::getppid() : 0;
+  x_.resize(static_cast<size_t>(config_.micro_bsz * config_.ctx_len));
+  y_.resize(x_.size());
+  run_start_ = std::chrono::steady_clock::now();
+  first_step_ = state_.global_step;
+  while (state_.global_step < stop_step_) {
+    const StepResult step = take_step();
+    publish(step.record);
+    validate_if_due();
+    if (state_.global_step >= stop_step_) break;
+    if (step.stop) return save_and_stop();
+    save_if_due();
   }
-  save(state.global_step >= end_step ? "rwkv-final.h5" : "rwkv-step-" + std::to_string(state.global_step) + ".h5");
-  outcome.global_step = state.global_step;
-  return outcome;
+  save(state_.global_step >= end_step_ ? "rwkv-final.h5" : "rwkv-step-" + std::to_string(state_.global_step) + ".h5");
+  outcome_.global_step = state_.global_step;
+  return std::move(outcome_);
+}
+
+// One optimizer step on every rank: forward/backward over the micro-batches, the gradient exchange, the
+// update (skipped for a non-finite loss or gradients), and the record of it.
+TrainingRun::StepResult TrainingRun::take_step() {
+  const auto step_start = std::chrono::steady_clock::now();
+  std::optional<dist::ProgressWatchdog::Scope> computing;  // the step up to its update, collectives included
+  if (watchdog_) {
+    watchdog_->set_step(state_.global_step + 1);
+    computing.emplace(*watchdog_, "forward/backward");
+  }
+  if (hooks_.before_step) hooks_.before_step(communicator().rank(), state_.global_step + 1);
+  const double lr = learning_rate(config_, shape_, state_.global_step);
+  optimizer_->set_weight_decay(weight_decay_at(config_, shape_, state_.global_step));
+  const double loss_sum = forward_backward();
+  const double reduce_wait_ms = wait_for_gradients();
+  // The loss of the global batch, and whether any rank was asked to stop (all ranks must stop together).
+  std::array<double, 2> shared{loss_sum, stop_requested().load() || launcher_gone() ? 1.0 : 0.0};
+  communicator().all_reduce_sum(shared);
+  StepResult result;
+  StepRecord& record = result.record;
+  result.stop = shared[1] > 0;
+  record.loss = shared[0] / static_cast<double>(config_.accumulate_grad_batches * world_);
+  record.lr = lr;
+  record.reduce_wait_ms = reduce_wait_ms;
+  StepReport report;
+  if (std::isfinite(record.loss)) report = zero_ ? zero_->step(lr) : optimizer_->step(lr);
+  computing.reset();
+  record.grad_norm = report.grad_norm;
+  record.skipped = !report.applied;
+  ++state_.global_step;
+  count_skipped_update(record);
+  measure_step(record, step_start);
+  return result;
+}
+
+// The step's micro-batches through forward and backward, gradients accumulated; returns the sum of their losses.
+double TrainingRun::forward_backward() {
+  const int64_t accumulate = config_.accumulate_grad_batches;
+  model_->zero_grad();
+  double loss_sum = 0;
+  for (int64_t micro = 0; micro < accumulate; ++micro) {
+    batches_->fill(static_cast<uint64_t>(state_.global_step * accumulate + micro), x_, y_);
+    const Tensor inputs = Tensor::from_vector(x_, {config_.micro_bsz, config_.ctx_len}).to(device_);
+    const Tensor targets = Tensor::from_vector(y_, {config_.micro_bsz, config_.ctx_len}).to(device_);
+    // Dropout keyed by the global sample number of each row (the sampler's numbering), so masks do not depend on
+    // the rank layout and a resume continues them.
+    ops::DropoutKey dropout{config_.dropout, config_.seed,
+                            static_cast<uint64_t>((state_.global_step * accumulate + micro) * world_ *
+                                                      config_.micro_bsz +
+                                                  communicator().rank()),
+                            static_cast<uint64_t>(world_)};
+    const ag::Variable loss = model_->loss(inputs, targets, config_.dropout > 0 ? &dropout : nullptr);
+    loss_sum += loss.data().item();
+    if (gradients_ && micro == accumulate - 1) gradients_->prepare_for_final_backward();
+    // Each micro-batch's mean loss counts 1/accumulate of the step's loss.
+    loss.backward(accumulate == 1 ? Tensor() : Tensor::full({}, 1.0 / static_cast<double>(accumulate),
+                                                            loss.dtype(), device_));
+  }
+  return loss_sum;
+}
+
+// Waits for the last gradient all-reduces (the communication backward did not hide); returns the wait in ms.
+double TrainingRun::wait_for_gradients() {
+  if (!gradients_) return 0;  // ZeRO-1 reduce-scatters them in its step instead
+  const auto waiting = std::chrono::steady_clock::now();
+  gradients_->finish();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - waiting).count();
+}
+
+// A skipped update warns, and too many in a row end training; an applied one counts its tokens.
+void TrainingRun::count_skipped_update(const StepRecord& record) {
+  if (!record.skipped) {
+    bad_in_a_row_ = 0;
+    state_.tokens_seen += tokens_per_step_;
+    return;
+  }
+  ++bad_in_a_row_;
+  console_.line("warning: step %lld: non-finite %s; update skipped (%lld in a row, limit %lld)",
+                static_cast<long long>(state_.global_step), std::isfinite(record.loss) ? "gradients" : "loss",
+                static_cast<long long>(bad_in_a_row_), static_cast<long long>(config_.max_bad_steps));
+  RWKV_CHECK(bad_in_a_row_ < config_.max_bad_steps, "training stopped: ", bad_in_a_row_,
+             " consecutive steps with a non-finite loss or gradients (max_bad_steps); nothing was saved, ",
+             outcome_.last_checkpoint.empty() ? std::string("no checkpoint was written by this run")
+                                              : "the last good checkpoint is " + outcome_.last_checkpoint);
+}
+
+// The step number, its time and throughput, and the memory high-water marks so far.
+void TrainingRun::measure_step(StepRecord& record, std::chrono::steady_clock::time_point step_start) const {
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - step_start).count();
+  record.step = state_.global_step;
+  record.ms = ms;
+  record.tokens_per_second = static_cast<double>(tokens_per_step_) / (ms / 1000.0);
+  record.rss_peak_bytes = process_peak_rss_bytes();
+  const AllocatorStats memory = allocator_for(device_).stats();
+  record.allocator_peak_bytes = memory.peak_bytes_reserved > 0 ? memory.peak_bytes_reserved : memory.peak_bytes_in_use;
+}
+
+// The step goes to the metrics log, the outcome, the caller's hook and the console.
+void TrainingRun::publish(const StepRecord& record) {
+  if (log_) log_->append(record);
+  outcome_.records.push_back(record);
+  if (hooks_.on_step) hooks_.on_step(record);
+  show_progress(record);
+}
+
+void TrainingRun::show_progress(const StepRecord& record) const {
+  const int64_t step = state_.global_step;
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start_).count();
+  const double eta = elapsed / static_cast<double>(step - first_step_) * static_cast<double>(stop_step_ - step);
+  if (step % config_.log_every == 0 || step == stop_step_) {
+    char mfu[32] = "";
+    if (peak_tflops_) {
+      const double utilisation =
+          model_flops_utilisation(non_embedding_parameters_, record.tokens_per_second, *peak_tflops_);
+      std::snprintf(mfu, sizeof(mfu), " | MFU %.1f%%", 100.0 * utilisation);
+    }
+    console_.line("step %lld/%lld | loss %.4f | gnorm %.3f | lr %.3e | %.0f ms | %s tok/s%s | eta %.0fs",
+                  static_cast<long long>(step), static_cast<long long>(stop_step_), record.loss, record.grad_norm,
+                  record.lr, record.ms, human_count(record.tokens_per_second).c_str(), mfu, eta);
+  } else if (console_.terminal && !console_.quiet) {
+    // Between log lines a terminal gets a progress bar with the ETA, redrawn in place.
+    const double done = static_cast<double>(step) / static_cast<double>(stop_step_);
+    const int filled = static_cast<int>(done * 30);
+    std::printf("\r[%s%s] step %lld/%lld  loss %.4f  eta %.0fs", std::string(static_cast<size_t>(filled), '#').c_str(),
+                std::string(static_cast<size_t>(30 - filled), '.').c_str(), static_cast<long long>(step),
+                static_cast<long long>(stop_step_), record.loss, eta);
+    std::fflush(stdout);
+  }
+}
+
+// Validation (all ranks, each a share of the windows) every val_every steps and at the end: after the update,
+// before this step's checkpoint.
+void TrainingRun::validate_if_due() {
+  if (!validation_ || !((config_.val_every > 0 && state_.global_step % config_.val_every == 0) ||
+                        state_.global_step >= stop_step_)) {
+    return;
+  }
+  std::optional<dist::ProgressWatchdog::Scope> evaluating;
+  if (watchdog_) evaluating.emplace(*watchdog_, "validation");
+  const ValidationRecord checked = validation_->evaluate(*model_, device_, state_.global_step, communicator());
+  if (log_) log_->append(checked);
+  outcome_.validations.push_back(checked);
+  console_.line("validation at step %lld | val_loss %.4f | val_ppl %.3f | %s tokens",
+                static_cast<long long>(checked.step), checked.loss, checked.perplexity,
+                human_count(static_cast<double>(checked.tokens)).c_str());
+}
+
+// epoch_save's rwkv-<epoch>.h5 at the end of a mini-epoch, else save_every_steps' rwkv-step-<n>.h5.
+void TrainingRun::save_if_due() {
+  const bool epoch_end = state_.global_step % shape_.epoch_steps == 0;
+  const int64_t run_epoch = state_.global_step / shape_.epoch_steps - 1;  // run-local index of the epoch just done
+  if (epoch_end && config_.epoch_save > 0 && run_epoch % config_.epoch_save == 0) {
+    save("rwkv-" + std::to_string(config_.epoch_begin + run_epoch) + ".h5");
+  } else if (config_.save_every_steps > 0 && state_.global_step % config_.save_every_steps == 0) {
+    save("rwkv-step-" + std::to_string(state_.global_step) + ".h5");
+  }
+}
+
+TrainOutcome TrainingRun::save_and_stop() {
+  console_.line("interrupted: saving and stopping");
+  save("rwkv-step-" + std::to_string(state_.global_step) + ".h5");
+  outcome_.interrupted = true;
+  outcome_.global_step = state_.global_step;
+  return std::move(outcome_);
+}
+
+// A checkpoint of the step just taken, written by rank 0 while the other ranks wait.
+void TrainingRun::save(const std::string& name) {
+  const std::string path = config_.proj_dir + "/" + name;
+  state_.mini_epoch = config_.epoch_begin + state_.global_step / shape_.epoch_steps;
+  if (zero_) zero_->gather_moments();  // the file holds full tensors, whatever the number of ranks
+  communicator().barrier();  // every rank has finished the step being saved
+  if (communicator().is_root()) {  // the ranks hold identical state: one file with the full tensors
+    log_->sync();  // the checkpoint's steps are in the metrics log on disk before the checkpoint is
+    save_checkpoint(path, *model_, *optimizer_, state_);
+    rotate_checkpoints(config_.proj_dir, config_.keep_last);
+    log_->write_loss_curve();
+  }
+  communicator().barrier();  // the file is complete before any rank goes on (or exits)
+  if (zero_) zero_->release_moments();
+  outcome_.last_checkpoint = path;
+  console_.line("saved %s (step %lld)", path.c_str(), static_cast<long long>(state_.global_step));
+}
+
+// Whether this rank's launcher has gone (its parent changed); says so once on stderr.
+bool TrainingRun::launcher_gone() {
+  if (launcher_ == 0 || ::getppid() == launcher_) return false;
+  if (!launcher_reported_) {
+    std::fprintf(stderr, "rwkv train: rank %d: the launcher (pid %d) is gone; saving and stopping\n",
+                 communicator().rank(), static_cast<int>(launcher_));
+    launcher_reported_ = true;
+  }
+  return true;
+}
+
+}  // namespace
+
+TrainOutcome run_training(const TrainConfig& config, const TrainerHooks& hooks) {
+  return TrainingRun(config, hooks).run();
 }
 
 }  // namespace rwkv

@@ -49,6 +49,9 @@ struct TrainerHooks {
   std::function<void(const StepRecord&)> on_step;  // after every step
   bool quiet = false;                              // no console output (tests)
   dist::Communicator* communicator = nullptr;      // the ranks to train with; null = dist::process_communicator()
+  // On every rank before it computes a step (this rank, the step about to be taken), inside the step's hang
+  // watchdog: a test can stall a rank here as a deadlocked rank or a stuck GPU would.
+  std::function<void(int rank, int64_t step)> before_step{};
 };
 
 // Runs training as the config says (resume, load_model, schedule, checkpoints). Throws rwkv::Error on bad

@@ -251,6 +251,26 @@ TEST_F(TrainTrainer, OnlyRankZeroWritesAndTheCheckpointRecordsTheWorldSize) {
   EXPECT_EQ(read_train_state(root.last_checkpoint).world_size, 2);
 }
 
+// TrainerHooks::before_step, the seam where a test can stall a rank: once per step, with this rank and the step
+// about to be taken, before that step is recorded.
+TEST_F(TrainTrainer, BeforeStepHookSeesTheRankAndEachStepBeforeItIsTaken) {
+  TrainConfig config = small_config("before_step");
+  config.max_steps = 3;
+  config.micro_bsz = 2;
+  MirrorPeerCommunicator rank1(1);
+  TrainerHooks hooks = quiet_;
+  hooks.communicator = &rank1;
+  std::vector<std::pair<int, int64_t>> calls;
+  size_t recorded = 0;
+  hooks.on_step = [&](const StepRecord&) { ++recorded; };
+  hooks.before_step = [&](int rank, int64_t step) {
+    EXPECT_EQ(recorded, calls.size());  // the previous step is recorded, this one not yet
+    calls.emplace_back(rank, step);
+  };
+  run_training(config, hooks);
+  EXPECT_EQ(calls, (std::vector<std::pair<int, int64_t>>{{1, 1}, {1, 2}, {1, 3}}));
+}
+
 // Each rank validates its share of the windows and one all-reduce combines them; only rank 0 logs the result.
 TEST_F(TrainTrainer, ValidationSplitsTheWindowsAcrossRanksAndOnlyRankZeroLogsIt) {
   TrainConfig config = small_config("val_ranks");
