@@ -6,8 +6,11 @@
 #include <bit>
 #include <cmath>
 #include <functional>
+#include <iterator>
 #include <limits>
 #include <system_error>
+
+#include <nlohmann/json.hpp>
 
 #include "core/error.h"
 
@@ -18,167 +21,189 @@ namespace {
 // Objects with more members than this get a hash index (which also finds duplicate keys).
 constexpr std::size_t kIndexThreshold = 16;
 
-// Length of the well-formed UTF-8 sequence starting at text[pos] (a non-ASCII lead byte), or 0 when it
-// is malformed: bad continuation, overlong form, surrogate, or beyond U+10FFFF.
-std::size_t utf8_sequence_length(std::string_view text, std::size_t pos) {
-  const auto byte = [&](std::size_t i) -> unsigned {
-    return pos + i < text.size() ? static_cast<unsigned char>(text[pos + i]) : 0u;
-  };
-  const auto continuation = [](unsigned b) { return (b & 0xC0) == 0x80; };
-  const unsigned lead = byte(0);
-  if (lead >= 0xC2 && lead <= 0xDF) return continuation(byte(1)) ? 2 : 0;
-  if (lead >= 0xE0 && lead <= 0xEF) {
-    const unsigned second = byte(1);
-    const bool ok_second = lead == 0xE0   ? (second >= 0xA0 && second <= 0xBF)
-                           : lead == 0xED ? (second >= 0x80 && second <= 0x9F)
-                                          : continuation(second);
-    return ok_second && continuation(byte(2)) ? 3 : 0;
+[[noreturn]] void fail(std::string_view text, std::size_t pos, std::string_view message) {
+  pos = std::min(pos, text.size());
+  std::size_t line = 1;
+  std::size_t line_start = 0;
+  for (std::size_t i = 0; i < pos; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      line_start = i + 1;
+    }
   }
-  if (lead >= 0xF0 && lead <= 0xF4) {
-    const unsigned second = byte(1);
-    const bool ok_second = lead == 0xF0   ? (second >= 0x90 && second <= 0xBF)
-                           : lead == 0xF4 ? (second >= 0x80 && second <= 0x8F)
-                                          : continuation(second);
-    return ok_second && continuation(byte(2)) && continuation(byte(3)) ? 4 : 0;
-  }
-  return 0;
+  RWKV_FAIL("JSON parse error at line ", line, ", column ", pos - line_start + 1, ": ", message);
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+// The text as nlohmann's parser reads it, one byte at a time through a position that the SAX handler can see
+// (where the lexer is when a nesting level or a key arrives).
+class TrackedInput {
+public:
+  using iterator_category = std::input_iterator_tag;
+  using value_type = char;
+  using difference_type = std::ptrdiff_t;
+  using pointer = const char*;
+  using reference = const char&;
+
+  explicit TrackedInput(const char** position) : position_(position) {}
+  reference operator*() const { return **position_; }
+  TrackedInput& operator++() {
+    ++*position_;
+    return *this;
+  }
+  TrackedInput operator++(int) {
+    TrackedInput before = *this;
+    ++*position_;
+    return before;
+  }
+  bool operator==(const TrackedInput& other) const { return *position_ == *other.position_; }
+
+private:
+  const char** position_;
+};
+
+// Bytes of text that end at end and that nlohmann's get_token_string() shows as token: it writes each control
+// byte as "<U+00XX>" (8 characters) and every other byte as itself.
+std::size_t raw_token_length(std::string_view text, std::size_t end, std::size_t token_chars) {
+  std::size_t start = end;
+  while (token_chars > 0 && start > 0) {
+    const unsigned char c = static_cast<unsigned char>(text[--start]);
+    const std::size_t shown = c <= 0x1F ? 8 : 1;
+    token_chars -= std::min(shown, token_chars);
+  }
+  return end - start;
+}
+
+bool starts_with(std::string_view text, std::string_view prefix) { return text.substr(0, prefix.size()) == prefix; }
 
 }  // namespace
 
+// Builds a Value from nlohmann's SAX events and turns its errors into the project's "line L, column C" errors.
+// nlohmann does the lexing and the grammar (RFC 8259, UTF-8 validation, surrogate pairs, numbers, trailing
+// content); this adds the nesting limit and duplicate keys, which nlohmann does not check.
 class Parser {
 public:
-  explicit Parser(std::string_view text) : text_(text) {}
+  Parser(std::string_view text, const char* const* position) : text_(text), position_(position) {}
 
-  Value parse_document() {
-    if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
-    skip_whitespace();
-    if (pos_ >= text_.size()) fail(pos_, "empty input, expected a JSON value");
-    Value value = parse_value(0);
-    skip_whitespace();
-    if (pos_ < text_.size()) fail(pos_, "unexpected content after the JSON value");
-    return value;
+  Value take() { return std::move(root_); }
+
+  bool null() {
+    next();
+    return true;
   }
+  bool boolean(bool value) {
+    next().data_ = value;
+    return true;
+  }
+  bool number_integer(std::int64_t value) {
+    next().data_ = Value::Number{static_cast<double>(value), value, true};
+    return true;
+  }
+  bool number_unsigned(std::uint64_t value) {
+    if (value <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+      return number_integer(static_cast<std::int64_t>(value));
+    }
+    next().data_ = Value::Number{static_cast<double>(value), 0, false};
+    return true;
+  }
+  bool number_float(double value, const std::string& /*literal*/) {
+    next().data_ = Value::Number{value, 0, false};
+    return true;
+  }
+  bool string(std::string& value) {
+    next().data_ = std::move(value);
+    return true;
+  }
+  bool binary(nlohmann::json::binary_t& /*value*/) { RWKV_FAIL("JSON: unexpected binary value"); }  // not in JSON text
 
-private:
-  [[noreturn]] void fail(std::size_t pos, std::string_view message) const {
-    pos = std::min(pos, text_.size());
-    std::size_t line = 1;
-    std::size_t line_start = 0;
-    for (std::size_t i = 0; i < pos; ++i) {
-      if (text_[i] == '\n') {
-        ++line;
-        line_start = i + 1;
+  bool start_object(std::size_t /*size*/) {
+    open(Value::Object{});
+    return true;
+  }
+  bool key(std::string& key) {
+    auto& members = std::get<Value::Object>(open_.back().value->data_).members;
+    if (members.size() < kIndexThreshold) {
+      for (const auto& member : members) {
+        if (member.first == key) fail(text_, key_start(), "duplicate key \"" + key + "\" in object");
       }
     }
-    RWKV_FAIL("JSON parse error at line ", line, ", column ", pos - line_start + 1, ": ", message);
+    members.emplace_back().first = std::move(key);
+    return true;
   }
-
-  std::string describe_here() const {
-    if (pos_ >= text_.size()) return "end of input";
-    const unsigned char c = static_cast<unsigned char>(text_[pos_]);
-    if (c >= 0x21 && c < 0x7F) return std::string("'") + static_cast<char>(c) + "'";
-    static const char* hex = "0123456789ABCDEF";
-    return std::string("byte 0x") + hex[c >> 4] + hex[c & 15];
+  bool end_object() {
+    auto& object = std::get<Value::Object>(open_.back().value->data_);
+    if (object.members.size() > kIndexThreshold) build_index(object, open_.back().offset);
+    open_.pop_back();
+    return true;
   }
-
-  void skip_whitespace() {
-    while (pos_ < text_.size()) {
-      const char c = text_[pos_];
-      if (c != ' ' && c != '\n' && c != '\r' && c != '\t') break;
-      ++pos_;
-    }
+  bool start_array(std::size_t /*size*/) {
+    open(Array{});
+    return true;
   }
-
-  bool consume_literal(std::string_view literal) {
-    if (text_.substr(pos_, literal.size()) != literal) return false;
-    pos_ += literal.size();
+  bool end_array() {
+    open_.pop_back();
     return true;
   }
 
-  Value parse_value(int depth) {
-    if (pos_ >= text_.size()) fail(pos_, "unexpected end of input, expected a JSON value");
-    Value value;
-    switch (text_[pos_]) {
-      case '{':
-        value.data_ = parse_object(depth + 1);
-        break;
-      case '[':
-        value.data_ = parse_array(depth + 1);
-        break;
-      case '"':
-        value.data_ = parse_string();
-        break;
-      case 't':
-        if (!consume_literal("true")) fail(pos_, "invalid literal, expected 'true'");
-        value.data_ = true;
-        break;
-      case 'f':
-        if (!consume_literal("false")) fail(pos_, "invalid literal, expected 'false'");
-        value.data_ = false;
-        break;
-      case 'n':
-        if (!consume_literal("null")) fail(pos_, "invalid literal, expected 'null'");
-        break;
-      default:
-        if (text_[pos_] == '-' || is_digit(text_[pos_])) {
-          value.data_ = parse_number();
-        } else {
-          fail(pos_, "unexpected " + describe_here() + ", expected a JSON value");
-        }
-    }
-    return value;
+  bool parse_error(std::size_t position, const std::string& last_token, const nlohmann::json::exception& error) {
+    report(position, last_token, error);
   }
 
-  void check_depth(int depth) const {
-    if (depth > kMaxDepth) fail(pos_, "nesting deeper than " + std::to_string(kMaxDepth) + " levels");
+private:
+  struct Open {
+    Value* value;
+    std::size_t offset;  // of its '{' or '['
+  };
+
+  std::size_t offset() const { return static_cast<std::size_t>(*position_ - text_.data()); }
+
+  // The value that the next event fills: the document, the next array element or the member the last key began.
+  Value& next() {
+    if (open_.empty()) return root_;
+    Value& container = *open_.back().value;
+    if (auto* array = std::get_if<Array>(&container.data_)) return array->emplace_back();
+    return std::get<Value::Object>(container.data_).members.back().second;
   }
 
-  Value::Object parse_object(int depth) {
-    check_depth(depth);
-    const std::size_t open = pos_;
-    ++pos_;  // '{'
-    Value::Object object;
-    skip_whitespace();
-    if (pos_ < text_.size() && text_[pos_] == '}') {
-      ++pos_;
-      return object;
+  template <typename Container>
+  void open(Container container) {
+    // The lexer has just read the '{' or '['.
+    if (open_.size() >= static_cast<std::size_t>(kMaxDepth)) {
+      fail(text_, offset() - 1, "nesting deeper than " + std::to_string(kMaxDepth) + " levels");
     }
-    while (true) {
-      skip_whitespace();
-      if (pos_ >= text_.size() || text_[pos_] != '"') {
-        fail(pos_, "unexpected " + describe_here() + ", expected a string key in the object");
-      }
-      const std::size_t key_pos = pos_;
-      std::string key = parse_string();
-      if (object.members.size() < kIndexThreshold) {
-        for (const auto& member : object.members) {
-          if (member.first == key) fail(key_pos, "duplicate key \"" + key + "\" in object");
-        }
-      }
-      skip_whitespace();
-      if (pos_ >= text_.size() || text_[pos_] != ':') {
-        fail(pos_, "unexpected " + describe_here() + ", expected ':' after the object key");
-      }
-      ++pos_;
-      skip_whitespace();
-      Value member_value = parse_value(depth);
-      object.members.emplace_back(std::move(key), std::move(member_value));
-      skip_whitespace();
-      if (pos_ < text_.size() && text_[pos_] == ',') {
-        ++pos_;
+    Value& value = next();
+    value.data_ = std::move(container);
+    open_.push_back({&value, offset() - 1});
+  }
+
+  // The opening quote of the key the lexer has just read: the last '"' before the closing one that no odd run of
+  // backslashes escapes.
+  std::size_t key_start() const {
+    std::size_t quote = offset() - 1;
+    while (quote > 0) {
+      --quote;
+      if (text_[quote] != '"') continue;
+      std::size_t backslashes = 0;
+      while (backslashes < quote && text_[quote - 1 - backslashes] == '\\') ++backslashes;
+      if (backslashes % 2 == 0) break;
+    }
+    return quote;
+  }
+
+  // nlohmann stops at the byte that makes a UTF-8 sequence ill-formed; the error points at the sequence's first
+  // byte: the first one in the string (from its opening quote at start up to last) that is not valid UTF-8.
+  std::size_t first_invalid_utf8(std::size_t start, std::size_t last) const {
+    for (std::size_t pos = start + 1; pos < last;) {
+      const unsigned char c = static_cast<unsigned char>(text_[pos]);
+      if (c < 0x80) {
+        pos += c == '\\' ? 2 : 1;  // an escape's second byte is never the start of a UTF-8 sequence
         continue;
       }
-      if (pos_ < text_.size() && text_[pos_] == '}') {
-        ++pos_;
-        break;
-      }
-      fail(pos_, "unexpected " + describe_here() + ", expected ',' or '}' in the object");
+      std::size_t next = pos;
+      char32_t code_point;
+      if (!next_code_point(text_, next, code_point)) return pos;
+      pos = next;
     }
-    if (object.members.size() > kIndexThreshold) build_index(object, open);
-    return object;
+    return last;
   }
 
   void build_index(Value::Object& object, std::size_t open) const {
@@ -190,209 +215,79 @@ private:
       std::size_t slot = std::hash<std::string_view>{}(key) & mask;
       for (; object.index[slot] != 0; slot = (slot + 1) & mask) {
         if (members[object.index[slot] - 1].first == key) {
-          fail(open, "duplicate key \"" + key + "\" in the object that starts here");
+          fail(text_, open, "duplicate key \"" + key + "\" in the object that starts here");
         }
       }
       object.index[slot] = position + 1;
     }
   }
 
-  Array parse_array(int depth) {
-    check_depth(depth);
-    ++pos_;  // '['
-    Array array;
-    skip_whitespace();
-    if (pos_ < text_.size() && text_[pos_] == ']') {
-      ++pos_;
-      return array;
-    }
-    while (true) {
-      skip_whitespace();
-      array.push_back(parse_value(depth));
-      skip_whitespace();
-      if (pos_ < text_.size() && text_[pos_] == ',') {
-        ++pos_;
-        continue;
-      }
-      if (pos_ < text_.size() && text_[pos_] == ']') {
-        ++pos_;
-        break;
-      }
-      fail(pos_, "unexpected " + describe_here() + ", expected ',' or ']' in the array");
-    }
-    return array;
-  }
+  // nlohmann reports where its lexer stopped (position: bytes read, the end of input counting as one) and the
+  // token it was reading; this points at the start of the offending token, or at the offending byte inside a
+  // string or number, and keeps nlohmann's description without its own position and echo of the input.
+  [[noreturn]] void report(std::size_t position, const std::string& last_token,
+                           const nlohmann::json::exception& error) const {
+    const std::size_t size = text_.size();
+    const std::size_t end = std::min(position, size);       // bytes the token has read
+    const std::size_t last = position == 0 ? 0 : std::min(position - 1, size);  // the last byte read (size: end)
+    const auto token_start = [&] { return end - raw_token_length(text_, end, last_token.size()); };
 
-  unsigned parse_hex4() {
-    if (pos_ + 4 > text_.size()) fail(pos_, "truncated \\u escape, expected 4 hex digits");
-    unsigned value = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char c = text_[pos_ + i];
-      unsigned digit;
-      if (c >= '0' && c <= '9') {
-        digit = c - '0';
-      } else if (c >= 'a' && c <= 'f') {
-        digit = c - 'a' + 10;
-      } else if (c >= 'A' && c <= 'F') {
-        digit = c - 'A' + 10;
-      } else {
-        fail(pos_ + i, "invalid hex digit in \\u escape");
-      }
-      value = value * 16 + digit;
-    }
-    pos_ += 4;
-    return value;
-  }
+    if (error.id == 406) fail(text_, token_start(), "number is too large for a double");  // out_of_range.406
+    // "[json.exception.parse_error.101] parse error at line 1, column 2: syntax error while parsing value - <what>"
+    std::string_view what = error.what();
+    if (const std::size_t colon = what.find(": "); colon != std::string_view::npos) what.remove_prefix(colon + 2);
+    const std::size_t dash = what.find(" - ");
+    if (starts_with(what, "syntax error") && dash != std::string_view::npos) what.remove_prefix(dash + 3);
+    what = what.substr(0, what.find("; last read: "));
 
-  std::string parse_string() {
-    const std::size_t open = pos_;
-    ++pos_;  // '"'
-    std::string out;
-    while (true) {
-      // Copy the run of characters that need no attention in one go.
-      const std::size_t run_start = pos_;
-      while (pos_ < text_.size()) {
-        const unsigned char c = static_cast<unsigned char>(text_[pos_]);
-        if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
-        ++pos_;
-      }
-      out.append(text_.data() + run_start, pos_ - run_start);
-      if (pos_ >= text_.size()) fail(open, "unterminated string");
-      const unsigned char c = static_cast<unsigned char>(text_[pos_]);
-      if (c == '"') {
-        ++pos_;
-        return out;
-      }
-      if (c < 0x20) fail(pos_, "unescaped control character in string");
-      if (c >= 0x80) {
-        const std::size_t length = utf8_sequence_length(text_, pos_);
-        if (length == 0) fail(pos_, "invalid UTF-8 in string");
-        out.append(text_.data() + pos_, length);
-        pos_ += length;
-        continue;
-      }
-      // Backslash escape.
-      ++pos_;
-      if (pos_ >= text_.size()) fail(open, "unterminated string");
-      const char escape = text_[pos_++];
-      switch (escape) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          const std::size_t escape_pos = pos_ - 2;
-          std::uint32_t code_point = parse_hex4();
-          if (code_point >= 0xDC00 && code_point <= 0xDFFF) {
-            fail(escape_pos, "lone low surrogate in \\u escape");
+    if (starts_with(what, "invalid BOM")) fail(text_, 0, what);
+    if (what == "invalid string: missing closing quote") fail(text_, token_start(), "unterminated string");
+    if (what == "invalid string: forbidden character after backslash") {
+      if (last >= size) fail(text_, token_start(), "unterminated string");  // a final backslash
+      fail(text_, last, "invalid escape sequence in string");
+    }
+    if (what == "invalid string: ill-formed UTF-8 byte") {
+      fail(text_, first_invalid_utf8(token_start(), last), "invalid UTF-8 in string");
+    }
+    if (starts_with(what, "invalid string") || starts_with(what, "invalid number")) fail(text_, last, what);
+    if (what == "invalid literal") {
+      // At the first byte that does not continue "true", "false" or "null": point at the literal's start.
+      for (const std::string_view literal : {"true", "false", "null"}) {
+        for (std::size_t length = 1; length < literal.size() && length <= last; ++length) {
+          if (text_.substr(last - length, length) == literal.substr(0, length)) {
+            fail(text_, last - length, "invalid literal, expected '" + std::string(literal) + "'");
           }
-          if (code_point >= 0xD800 && code_point <= 0xDBFF) {
-            if (text_.substr(pos_, 2) != "\\u") {
-              fail(escape_pos, "high surrogate in \\u escape is not followed by a low surrogate");
-            }
-            pos_ += 2;
-            const unsigned low = parse_hex4();
-            if (low < 0xDC00 || low > 0xDFFF) {
-              fail(escape_pos, "high surrogate in \\u escape is not followed by a low surrogate");
-            }
-            code_point = 0x10000 + ((code_point - 0xD800) << 10) + (low - 0xDC00);
-          }
-          append_utf8(out, static_cast<char32_t>(code_point));
-          break;
         }
-        default:
-          fail(pos_ - 1, "invalid escape sequence in string");
       }
+      // A byte that starts no JSON value.
+      if (last >= size) fail(text_, last, what);
+      const unsigned char c = static_cast<unsigned char>(text_[last]);
+      if (c >= 0x21 && c < 0x7F) fail(text_, last, std::string("unexpected '") + static_cast<char>(c) + "'");
+      static const char* hex = "0123456789ABCDEF";
+      fail(text_, last, std::string("unexpected byte 0x") + hex[c >> 4] + hex[c & 15]);
     }
-  }
-
-  Value::Number parse_number() {
-    const std::size_t start = pos_;
-    bool negative = false;
-    if (text_[pos_] == '-') {
-      negative = true;
-      ++pos_;
-    }
-    // Grammar: -? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?
-    const std::size_t int_start = pos_;
-    if (pos_ < text_.size() && text_[pos_] == '0') {
-      ++pos_;
-      if (pos_ < text_.size() && is_digit(text_[pos_])) fail(int_start, "leading zeros are not allowed");
-    } else if (pos_ < text_.size() && is_digit(text_[pos_])) {
-      while (pos_ < text_.size() && is_digit(text_[pos_])) ++pos_;
-    } else {
-      fail(pos_, "expected a digit in the number");
-    }
-    const std::size_t int_end = pos_;
-    bool integral = true;
-    std::size_t frac_start = pos_;
-    std::size_t frac_end = pos_;
-    long long exponent = 0;
-    if (pos_ < text_.size() && text_[pos_] == '.') {
-      integral = false;
-      ++pos_;
-      frac_start = pos_;
-      if (pos_ >= text_.size() || !is_digit(text_[pos_])) fail(pos_, "expected a digit after '.'");
-      while (pos_ < text_.size() && is_digit(text_[pos_])) ++pos_;
-      frac_end = pos_;
-    }
-    if (pos_ < text_.size() && (text_[pos_] == 'e' || text_[pos_] == 'E')) {
-      integral = false;
-      ++pos_;
-      bool exponent_negative = false;
-      if (pos_ < text_.size() && (text_[pos_] == '+' || text_[pos_] == '-')) {
-        exponent_negative = text_[pos_] == '-';
-        ++pos_;
+    // A grammar error: the offending token ends at end.
+    if (position > size) fail(text_, size, what);  // the end of input
+    const char final_byte = end == 0 ? '\0' : text_[end - 1];
+    if (final_byte == '\0') {
+      // nlohmann's lexer takes a NUL byte for the end of input.
+      std::string message(what);
+      if (const std::size_t eoi = message.find("end of input"); eoi != std::string::npos) {
+        message.replace(eoi, 12, "byte 0x00");
       }
-      if (pos_ >= text_.size() || !is_digit(text_[pos_])) fail(pos_, "expected a digit in the exponent");
-      while (pos_ < text_.size() && is_digit(text_[pos_])) {
-        if (exponent < 1'000'000'000) exponent = exponent * 10 + (text_[pos_] - '0');
-        ++pos_;
-      }
-      if (exponent_negative) exponent = -exponent;
+      fail(text_, last, message);
     }
-
-    Value::Number number;
-    const char* first = text_.data() + start;
-    const char* last = text_.data() + pos_;
-    if (integral) {
-      std::int64_t integer = 0;
-      const auto [end, error] = std::from_chars(first, last, integer);
-      if (error == std::errc() && end == last) {
-        number.integer = integer;
-        number.exact_integer = true;
-        number.value = static_cast<double>(integer);
-        return number;
-      }
+    if (final_byte == '"' || (final_byte >= '0' && final_byte <= '9')) fail(text_, token_start(), what);
+    if (final_byte == 'e' || final_byte == 'l') {
+      fail(text_, end >= 5 && text_.substr(end - 5, 5) == "false" ? end - 5 : end - 4, what);  // true, false, null
     }
-    double value = 0;
-    const auto [end, error] = std::from_chars(first, last, value);
-    if (error == std::errc::result_out_of_range) {
-      // Decimal position of the leading significant digit decides overflow (error) vs underflow (zero).
-      long long magnitude = exponent;
-      const std::string_view int_digits = text_.substr(int_start, int_end - int_start);
-      if (int_digits != "0") {
-        magnitude += static_cast<long long>(int_digits.size());
-      } else {
-        const std::string_view frac = text_.substr(frac_start, frac_end - frac_start);
-        const std::size_t first_nonzero = frac.find_first_not_of('0');
-        magnitude -= static_cast<long long>(first_nonzero == std::string_view::npos ? 0 : first_nonzero);
-      }
-      if (magnitude > 0) fail(start, "number is too large for a double");
-      value = negative ? -0.0 : 0.0;
-    } else if (error != std::errc() || end != last) {
-      fail(start, "invalid number");
-    }
-    number.value = value;
-    return number;
+    fail(text_, end - 1, what);  // a one-byte token
   }
 
   std::string_view text_;
-  std::size_t pos_ = 0;
+  const char* const* position_;  // one past the last byte the lexer has read
+  Value root_;
+  std::vector<Open> open_;
 };
 
 // ---- Value ----------------------------------------------------------------------------------------
@@ -481,7 +376,23 @@ const Value& Value::at(std::string_view key) const {
 
 // ---- free functions -------------------------------------------------------------------------------
 
-Value parse(std::string_view text) { return Parser(text).parse_document(); }
+Value parse(std::string_view text) {
+  const char* position = text.data();
+  const char* const end = text.data() + text.size();
+  Parser parser(text, &position);
+  const char* end_marker = end;
+  // Errors throw in Parser::parse_error.
+  const bool parsed = nlohmann::json::sax_parse(TrackedInput(&position), TrackedInput(&end_marker), &parser,
+                                                nlohmann::json::input_format_t::json, /*strict=*/true,
+                                                /*ignore_comments=*/false);
+  RWKV_CHECK(parsed, "JSON parse error: the parser stopped without a reason");  // not reached
+  // nlohmann's lexer also ends the input at a NUL byte, which RFC 8259 does not: a parse that stopped there (short
+  // of the end, or at a final NUL) has content after the value.
+  if (position != end || (!text.empty() && text.back() == '\0')) {
+    fail(text, static_cast<std::size_t>(position - text.data()) - 1, "unexpected content after the JSON value");
+  }
+  return parser.take();
+}
 
 std::string quote(std::string_view text) {
   static const char* hex = "0123456789abcdef";
@@ -491,13 +402,14 @@ std::string quote(std::string_view text) {
   for (std::size_t pos = 0; pos < text.size();) {
     const unsigned char c = static_cast<unsigned char>(text[pos]);
     if (c >= 0x80) {
-      const std::size_t length = utf8_sequence_length(text, pos);
-      if (length == 0) {
+      std::size_t next = pos;
+      char32_t code_point;
+      if (next_code_point(text, next, code_point)) {
+        out.append(text.data() + pos, next - pos);
+        pos = next;
+      } else {
         out += "\xEF\xBF\xBD";  // U+FFFD
         ++pos;
-      } else {
-        out.append(text.data() + pos, length);
-        pos += length;
       }
       continue;
     }

@@ -1,9 +1,10 @@
-// A small strict JSON (RFC 8259) reader and the string/number writers needed to emit JSON.
+// The project's JSON façade: a strict JSON (RFC 8259) reader into a small document type, and the string/number
+// writers needed to emit JSON. The parsing itself is nlohmann/json's (its SAX interface, in data/json.cpp).
 //
 // Strict means: UTF-8 text only, no comments, no trailing commas, no NaN/Infinity, no duplicate keys,
-// no lone surrogates in \u escapes, nothing after the top-level value. Errors are rwkv::Error with
-// "line L, column C" (1-based; the column counts bytes). Nesting deeper than kMaxDepth is an error rather
-// than a stack overflow, so untrusted input is safe to parse.
+// no lone surrogates in \u escapes, nothing after the top-level value (a NUL byte included). Errors are
+// rwkv::Error with "line L, column C" (1-based; the column counts bytes). Nesting deeper than kMaxDepth is an
+// error rather than a stack overflow, so untrusted input is safe to parse.
 #pragma once
 
 #include <cstddef>
@@ -57,7 +58,7 @@ public:
   static const char* kind_name(Kind kind);
 
 private:
-  friend class Parser;
+  friend class Parser;  // builds Values from nlohmann's SAX events
 
   struct Number {
     double value = 0;

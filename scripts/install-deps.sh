@@ -10,7 +10,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ pkg-config
-  libopenblas-dev libhdf5-dev libboost-program-options-dev libgtest-dev
+  libopenblas-dev libhdf5-dev libboost-program-options-dev nlohmann-json3-dev libgtest-dev
   libopenmpi-dev openmpi-bin
   python3 fortunes
 )

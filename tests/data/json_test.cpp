@@ -111,6 +111,26 @@ TEST(DataJson, ErrorsGiveLineAndColumn) {
   EXPECT_NE(trailing.find("line 3, column 3"), std::string::npos) << trailing;
 }
 
+TEST(DataJson, DuplicateKeysGivePosition) {
+  // A small object names the repeated key (escapes in it included); a large one points at the object's start.
+  const std::string small = parse_error("{\"x\": {\"a\\\"\\\\\": 1,\n  \"a\\\"\\\\\": 2}}");
+  EXPECT_NE(small.find("line 2, column 3"), std::string::npos) << small;
+  std::string large = "[\n {";
+  for (int i = 0; i < 100; ++i) large += "\"k" + std::to_string(i % 99) + "\": 0" + (i < 99 ? "," : "}]");
+  const std::string message = parse_error(large);
+  EXPECT_NE(message.find("line 2, column 2"), std::string::npos) << message;
+  EXPECT_NE(message.find("duplicate key \"k0\""), std::string::npos) << message;
+}
+
+TEST(DataJson, RejectsNulBytes) {
+  // A NUL byte is not whitespace and ends nothing: content after the value, or an error where it stands.
+  EXPECT_NE(parse_error(std::string("[1]\0x", 5)).find("line 1, column 4"), std::string::npos);
+  EXPECT_NE(parse_error(std::string("[1] \0", 5)).find("line 1, column 5"), std::string::npos);
+  EXPECT_NE(parse_error(std::string("[1,\0]", 5)).find("line 1, column 4"), std::string::npos);
+  EXPECT_NE(parse_error(std::string("\"a\0\"", 4)).find("control character"), std::string::npos);
+  EXPECT_EQ(parse(std::string("\"a\\u0000\"")).as_string(), std::string("a\0", 2));
+}
+
 TEST(DataJson, DepthLimit) {
   const std::string ok = std::string(kMaxDepth, '[') + std::string(kMaxDepth, ']');
   EXPECT_NO_THROW(parse(ok));
