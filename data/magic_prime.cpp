@@ -60,6 +60,11 @@ bool is_prime(std::uint64_t n) {
   return true;
 }
 
+bool close_enough_to_chunks(std::uint64_t magic_prime, std::uint64_t chunks) {
+  // dataset.py: assert args.magic_prime / dataset_slot > 0.99 (Python's float division)
+  return chunks > 0 && static_cast<double>(magic_prime) / static_cast<double>(chunks) > 0.99;
+}
+
 std::uint64_t magic_factor(std::uint64_t magic_prime) {
   // (sqrt(5) − 1) / 2 as a double is exactly 0.6180339887498949; the product is rounded to double
   // and truncated, exactly like Python's int(p * factor).
@@ -78,7 +83,10 @@ std::optional<std::uint64_t> best_magic_prime(std::uint64_t tokens, std::uint64_
   // p <= chunks − 1 (RWKV-LM's rule) and p·ctx_len + shift + 1 <= tokens (the last window fits).
   const std::uint64_t limit = std::min(tokens / ctx_len - 1, (tokens - shift - 1) / ctx_len);
   for (std::uint64_t p = limit; p >= 2; --p) {
-    if (p % 3 == 2 && is_prime(p)) return p;
+    if (p % 3 == 2 && is_prime(p)) {
+      if (!close_enough_to_chunks(p, tokens / ctx_len)) return std::nullopt;  // smaller ones are further away
+      return p;
+    }
   }
   return std::nullopt;
 }
@@ -101,6 +109,11 @@ std::string magic_prime_problem(std::uint64_t magic_prime, std::uint64_t tokens,
   if (chunks == 0 || p > chunks - 1) {
     add(detail::concat("it must be <= floor(tokens / ctx_len) - 1 = ",
                        (chunks == 0 ? std::string("-1") : std::to_string(chunks - 1))));
+  } else if (!close_enough_to_chunks(p, chunks)) {
+    char ratio[32];
+    std::snprintf(ratio, sizeof(ratio), "%.4f", static_cast<double>(p) / static_cast<double>(chunks));
+    add(detail::concat("p / floor(tokens / ctx_len) = ", p, " / ", chunks, " = ", ratio,
+                       " must be > 0.99 (RWKV-LM's dataset.py asserts it: a smaller prime leaves data unread)"));
   }
   // The last window starts at (p − 1)·ctx_len + shift and reads ctx_len + 1 tokens.
   __extension__ using u128 = unsigned __int128;
@@ -116,8 +129,14 @@ std::string magic_prime_problem(std::uint64_t magic_prime, std::uint64_t tokens,
 std::string magic_prime_suggestion(std::uint64_t tokens, std::uint64_t ctx_len, std::uint64_t shift) {
   const std::optional<std::uint64_t> best = best_magic_prime(tokens, ctx_len, shift);
   if (!best) {
-    return detail::concat("no magic prime fits: the data has ", tokens / ctx_len, " chunks of ctx_len ", ctx_len,
-                          " (at least 3 are needed); use a smaller ctx_len, or random sampling (no --magic_prime)");
+    if (tokens / ctx_len < 3) {
+      return detail::concat("no magic prime fits: the data has ", tokens / ctx_len, " chunks of ctx_len ", ctx_len,
+                            " (at least 3 are needed); use a smaller ctx_len, or random sampling (no --magic_prime)");
+    }
+    return detail::concat("no magic prime fits: no prime p with p % 3 == 2 lies in (0.99, 1] x the ",
+                          tokens / ctx_len, " chunks of ctx_len ", ctx_len,
+                          " (RWKV-LM's dataset.py asserts 0.99 < p / chunks); use another ctx_len, or random "
+                          "sampling (no --magic_prime)");
   }
   return detail::concat(
       "use --magic_prime ", *best, " (my_exit_tokens ", magic_exit_tokens(*best, ctx_len), ", epoch_count ",

@@ -23,9 +23,12 @@ std::uint64_t magic_factor(std::uint64_t magic_prime);
 // (factor · ii³) mod p with 64-bit modular arithmetic (ii is reduced mod p first).
 std::uint64_t magic_chunk(std::uint64_t ii, std::uint64_t magic_prime);
 
+// RWKV-LM's dataset.py check 0.99 < p / floor(tokens / ctx_len): a magic-prime run reads all but 1% of the data.
+bool close_enough_to_chunks(std::uint64_t magic_prime, std::uint64_t chunks);
+
 // The largest prime p ≡ 2 (mod 3) with p <= floor(tokens / ctx_len) − 1 and whose last window
-// ((p − 1)·ctx_len + shift + ctx_len + 1 tokens) fits in the data. std::nullopt when the data is too
-// small (fewer than 3 full chunks).
+// ((p − 1)·ctx_len + shift + ctx_len + 1 tokens) fits in the data, if it passes close_enough_to_chunks.
+// std::nullopt when the data is too small (fewer than 3 full chunks) or no such prime lies within 1%.
 std::optional<std::uint64_t> best_magic_prime(std::uint64_t tokens, std::uint64_t ctx_len, std::uint64_t shift = 0);
 
 // RWKV-LM's run length for a magic prime: my_exit_tokens = p · ctx_len; epoch_count = p / 40320.
@@ -55,7 +58,7 @@ inline std::uint64_t magic_final_step(std::uint64_t magic_prime, std::uint64_t r
 std::string magic_run_steps(std::uint64_t magic_prime, std::uint64_t real_bsz);
 
 // Why magic_prime cannot be used for this data ("" when it can): not prime, p % 3 != 2,
-// p > floor(tokens/ctx_len) − 1, or the last window would run past the end.
+// p > floor(tokens/ctx_len) − 1, p / floor(tokens/ctx_len) <= 0.99, or the last window would run past the end.
 std::string magic_prime_problem(std::uint64_t magic_prime, std::uint64_t tokens, std::uint64_t ctx_len,
                                 std::uint64_t shift = 0);
 

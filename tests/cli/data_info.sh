@@ -31,8 +31,14 @@ expect_line "$work/out" '^my_exit_tokens: +199168 '
 expect_line "$work/out" '^epoch_count: +0 '
 
 # A valid prime is confirmed.
-"$rwkv" data-info --data "$work/d.bin" --ctx_len 512 --magic_prime 383 > "$work/ok" 2>&1 || fail "383 rejected: $(cat "$work/ok")"
-expect_line "$work/ok" '383 is valid'
+"$rwkv" data-info --data "$work/d.bin" --ctx_len 512 --magic_prime 389 > "$work/ok" 2>&1 || fail "389 rejected: $(cat "$work/ok")"
+expect_line "$work/ok" '389 is valid'
+# A smaller prime leaves more than 1% of the chunks unread: RWKV-LM's dataset.py asserts 0.99 < p / chunks.
+if "$rwkv" data-info --data "$work/d" --ctx_len 512 --magic_prime 383 > "$work/small" 2>&1; then
+  fail "magic_prime 383 accepted (383 / 391 chunks = 0.98)"
+fi
+expect_line "$work/small" '383 / 391 = 0.9795 must be > 0.99'
+expect_line "$work/small" 'Use --magic_prime 389'
 
 # A wrong prime exits non-zero and says which one to use.
 if "$rwkv" data-info --data "$work/d" --ctx_len 512 --magic_prime 391 > "$work/bad" 2>&1; then

@@ -14,7 +14,9 @@ if [ ! -f "$tokenizer" ]; then
   exit 0
 fi
 enter_work_dir
-head -c 12000 "$source_dir/README.md" > text.txt
+# 668 lines of 14 tokens (+ 86): 9438 tokens, 294 chunks of ctx_len 32, and 293 is a prime p % 3 == 2 within the
+# 1% that RWKV-LM's dataset.py demands (0.99 < p / chunks): tiny data rarely has one (see data-info).
+for i in $(seq 1 668); do echo "line $i: the quick brown fox jumps over the lazy dog."; done > text.txt
 
 "$rwkv" tokenize --tokenizer "$tokenizer" --input text.txt --output data/mytext --ctx_len 32 --micro_bsz 4 > tok.log 2>&1 \
   || { cat tok.log; fail "tokenize"; }

@@ -74,6 +74,8 @@ TEST(DataMagicPrime, BestPrimeMatchesBruteForce) {
         if (prime && p % 3 == 2) expected = p;
       }
       if (chunks < 3) expected.reset();
+      // RWKV-LM's dataset.py: 0.99 < p / chunks, or no prime at all (tiny data has none within 1%)
+      if (expected && !(static_cast<double>(*expected) / static_cast<double>(chunks) > 0.99)) expected.reset();
       ASSERT_EQ(best_magic_prime(tokens, ctx_len), expected) << tokens << " tokens, ctx_len " << ctx_len;
       if (expected) {
         EXPECT_EQ(magic_prime_problem(*expected, tokens, ctx_len), "");
@@ -98,13 +100,27 @@ TEST(DataMagicPrime, PublishedPrimes) {
 }
 
 TEST(DataMagicPrime, ShiftLowersTheBestPrime) {
-  // 40 chunks of 10: without shift p <= 39 -> 29; with shift 95 the last window must end by 400:
-  // p·10 + 95 + 1 <= 400 -> p <= 30 -> 29; shift 120 -> p <= 27 -> 23.
-  EXPECT_EQ(best_magic_prime(400, 10), 29u);
-  EXPECT_EQ(best_magic_prime(400, 10, 95), 29u);
-  EXPECT_EQ(best_magic_prime(400, 10, 120), 23u);
-  EXPECT_NE(magic_prime_problem(29, 400, 10, 120), "");
+  // 10000 chunks of 10 (primes p % 3 == 2 below: 9941, 9929, 9923, 9887): without shift p <= 9999 -> 9941;
+  // the last window must end by token 100000: p·10 + shift + 1 <= 100000, so shift 600 -> p <= 9939 -> 9929,
+  // shift 720 -> p <= 9927 -> 9923, shift 1000 -> p <= 9899 -> 9887, which is not above 0.99 · 10000: none.
+  EXPECT_EQ(best_magic_prime(100000, 10), 9941u);
+  EXPECT_EQ(best_magic_prime(100000, 10, 95), 9941u);
+  EXPECT_EQ(best_magic_prime(100000, 10, 600), 9929u);
+  EXPECT_EQ(best_magic_prime(100000, 10, 720), 9923u);
+  EXPECT_EQ(best_magic_prime(100000, 10, 1000), std::nullopt);
+  EXPECT_NE(magic_prime_problem(9941, 100000, 10, 600), "");
   EXPECT_EQ(best_magic_prime(20, 10), std::nullopt);
+}
+
+TEST(DataMagicPrime, APrimeMustCoverMoreThan99PercentOfTheChunks) {
+  // dataset.py asserts 0.99 < p / floor(tokens / ctx_len): 40 chunks have no such prime (29 / 40 = 0.725).
+  EXPECT_EQ(best_magic_prime(400, 10), std::nullopt);
+  EXPECT_NE(magic_prime_suggestion(400, 10).find("(0.99, 1]"), std::string::npos) << magic_prime_suggestion(400, 10);
+  EXPECT_NE(magic_prime_problem(29, 400, 10).find("29 / 40 = 0.7250 must be > 0.99"), std::string::npos)
+      << magic_prime_problem(29, 400, 10);
+  EXPECT_TRUE(close_enough_to_chunks(9941, 10000));
+  EXPECT_FALSE(close_enough_to_chunks(9900, 10000));  // exactly 0.99 is refused too
+  EXPECT_FALSE(close_enough_to_chunks(5, 0));
 }
 
 TEST(DataMagicPrime, InvalidPrimesSayWhyAndWhatToUse) {
@@ -117,7 +133,8 @@ TEST(DataMagicPrime, InvalidPrimesSayWhyAndWhatToUse) {
   expect_error([] { validate_magic_prime(383, 200499, 512, 5000); }, {"shift 5000", "past the end"});
   expect_error([] { validate_magic_prime(5, 100, 512); }, {"No magic prime fits", "random sampling"});
   validate_magic_prime(389, 200499, 512);
-  validate_magic_prime(383, 200499, 512);  // smaller primes are allowed (they use less of the data)
+  // a smaller prime leaves more than 1% of the data unread: RWKV-LM refuses it, so does this trainer
+  expect_error([] { validate_magic_prime(383, 200499, 512); }, {"383 / 391 = 0.9795 must be > 0.99", "Use --magic_prime 389"});
 }
 
 }  // namespace
