@@ -9,6 +9,7 @@
 #include <mutex>
 
 #include "kernels/cuda/common.cuh"
+#include "kernels/cuda/cublas_api.h"
 #include "kernels/cuda/kernels.h"
 
 namespace rwkv::cuda_kernels {
@@ -18,8 +19,8 @@ namespace {
 constexpr size_t kWorkspaceBytes = size_t{32} << 20;  // cuBLAS's recommendation for Hopper
 
 void check_cublas(cublasStatus_t status, const char* what) {
-  RWKV_CHECK(status == CUBLAS_STATUS_SUCCESS, what, ": cuBLAS error ", cublasGetStatusName(status), ": ",
-             cublasGetStatusString(status));
+  RWKV_CHECK(status == CUBLAS_STATUS_SUCCESS, what, ": cuBLAS error ", cublas_api().status_name(status), ": ",
+             cublas_api().status_string(status));
 }
 
 struct DeviceBlas {
@@ -38,13 +39,13 @@ cublasHandle_t handle_for_current_stream() {
   std::lock_guard lock(mutex);
   DeviceBlas& blas = per_device[device];
   if (blas.handle == nullptr) {
-    check_cublas(cublasCreate(&blas.handle), "cublasCreate");
+    check_cublas(cublas_api().create(&blas.handle), "cublasCreate");
     blas.workspace = allocator_for(Device::cuda(device)).allocate(kWorkspaceBytes);  // kept for the process
   }
   if (!blas.stream_set || blas.stream != current) {
     // cublasSetStream resets the workspace to cuBLAS's own pool, so attach ours again after it.
-    check_cublas(cublasSetStream(blas.handle, current), "cublasSetStream");
-    check_cublas(cublasSetWorkspace(blas.handle, blas.workspace, kWorkspaceBytes), "cublasSetWorkspace");
+    check_cublas(cublas_api().set_stream(blas.handle, current), "cublasSetStream");
+    check_cublas(cublas_api().set_workspace(blas.handle, blas.workspace, kWorkspaceBytes), "cublasSetWorkspace");
     blas.stream = current;
     blas.stream_set = true;
   }
@@ -90,7 +91,7 @@ void gemm(FloatIo ab_io, FloatIo c_io, bool trans_a, bool trans_b, int64_t m, in
   // tf32 only rounds fp32 operands; bf16 operands always use the plain fp32-accumulating path.
   const cublasComputeType_t compute =
       ab_io == FloatIo::f32 && allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  check_cublas(cublasGemmStridedBatchedEx(handle_for_current_stream(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+  check_cublas(cublas_api().gemm_strided_batched_ex(handle_for_current_stream(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                                           trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, checked_int(n, "n"),
                                           checked_int(m, "m"), checked_int(k, "k"), &alpha, b, ab_type,
                                           checked_int(ldb, "ldb"), stride_b, a, ab_type, checked_int(lda, "lda"),

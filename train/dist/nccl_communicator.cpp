@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
@@ -10,6 +11,7 @@
 
 #include "core/cuda_runtime.h"
 #include "core/error.h"
+#include "train/dist/nccl_api.h"
 #include "train/dist/tcp_bootstrap.h"
 
 namespace rwkv::dist {
@@ -38,7 +40,7 @@ size_t aligned(size_t bytes) { return (bytes + kStagingAlignment - 1) / kStaging
 
 std::string version_text() {
   int version = 0;
-  ncclGetVersion(&version);  // major * 10000 + minor * 100 + patch since NCCL 2.9
+  nccl_api().get_version(&version);  // major * 10000 + minor * 100 + patch since NCCL 2.9
   return std::to_string(version / 10000) + "." + std::to_string(version / 100 % 100) + "." +
          std::to_string(version % 100);
 }
@@ -58,7 +60,9 @@ struct NcclCommunicator::State {
   std::optional<std::chrono::seconds> timeout;  // none: wait forever
   Place place;
   ncclComm_t comm = nullptr;
-  bool aborted = false;
+  // Set once, by whichever thread aborts first (a timed-out collective, or the hang watchdog through abort()):
+  // ncclCommAbort frees the communicator, so after it nothing may touch `comm` again, not even ncclCommDestroy.
+  std::atomic<bool> aborted{false};
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
 
@@ -77,14 +81,14 @@ struct NcclCommunicator::State {
   void wait_until_issued(const char* what, std::optional<Clock::time_point> until) {
     for (;;) {
       ncclResult_t state = ncclSuccess;
-      const ncclResult_t query = ncclCommGetAsyncError(comm, &state);
+      const ncclResult_t query = nccl_api().comm_get_async_error(comm, &state);
       if (query != ncclSuccess) state = query;
       if (state == ncclSuccess) return;
       if (state != ncclInProgress) {
-        const std::string detail = ncclGetLastError(comm);
+        const std::string detail = nccl_api().get_last_error(comm);
         abort_communicator();
         RWKV_FAIL("NCCL: ", what, " failed on rank ", place.rank, " of ", place.world_size, ": ",
-                  ncclGetErrorString(state), detail.empty() ? "" : " (" + detail + ")");
+                  nccl_api().get_error_string(state), detail.empty() ? "" : " (" + detail + ")");
       }
       if (until && Clock::now() > *until) fail_stalled(what);
       std::this_thread::yield();
@@ -97,8 +101,8 @@ struct NcclCommunicator::State {
     RWKV_CHECK(!aborted, "NCCL: ", what, " after the communicator was aborted");
     const ncclResult_t issued = enqueue(stream);
     if (issued != ncclSuccess && issued != ncclInProgress) {
-      RWKV_FAIL("NCCL: ", what, " on rank ", place.rank, " of ", place.world_size, ": ", ncclGetErrorString(issued),
-                " (", ncclGetLastError(comm), ")");
+      RWKV_FAIL("NCCL: ", what, " on rank ", place.rank, " of ", place.world_size, ": ", nccl_api().get_error_string(issued),
+                " (", nccl_api().get_last_error(comm), ")");
     }
     wait_until_issued(what, until);
   }
@@ -112,7 +116,7 @@ struct NcclCommunicator::State {
       if (status == cudaSuccess) return;
       if (status != cudaErrorNotReady) check_cuda(status, what);
       ncclResult_t async = ncclSuccess;
-      ncclCommGetAsyncError(comm, &async);
+      nccl_api().comm_get_async_error(comm, &async);
       if (async != ncclSuccess && async != ncclInProgress) wait_until_issued(what, until);  // throws with details
       if (until && Clock::now() > *until) fail_stalled(what);
       std::this_thread::sleep_for(std::chrono::microseconds(50));
@@ -190,8 +194,7 @@ struct NcclCommunicator::State {
   }
 
   void abort_communicator() {
-    if (comm != nullptr && !aborted) ncclCommAbort(comm);
-    aborted = true;
+    if (!aborted.exchange(true) && comm != nullptr) nccl_api().comm_abort(comm);
   }
 };
 
@@ -223,15 +226,15 @@ NcclCommunicator::NcclCommunicator(const Place& place, int device, std::chrono::
   cuda::set_device(device);
   ncclUniqueId id{};
   if (place.rank == 0) {
-    const ncclResult_t made = ncclGetUniqueId(&id);
-    RWKV_CHECK(made == ncclSuccess, "NCCL: ncclGetUniqueId failed: ", ncclGetErrorString(made));
+    const ncclResult_t made = nccl_api().get_unique_id(&id);
+    RWKV_CHECK(made == ncclSuccess, "NCCL: ncclGetUniqueId failed: ", nccl_api().get_error_string(made));
   }
   share(std::as_writable_bytes(std::span(&id, 1)));
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;  // calls return at once; wait_until_issued polls them with the timeout
-  const ncclResult_t started = ncclCommInitRankConfig(&state_->comm, place.world_size, id, place.rank, &config);
+  const ncclResult_t started = nccl_api().comm_init_rank_config(&state_->comm, place.world_size, id, place.rank, &config);
   RWKV_CHECK(started == ncclSuccess || started == ncclInProgress, "NCCL: ncclCommInitRankConfig on rank ",
-             place.rank, " of ", place.world_size, " failed: ", ncclGetErrorString(started));
+             place.rank, " of ", place.world_size, " failed: ", nccl_api().get_error_string(started));
   state_->wait_until_issued("communicator setup (ncclCommInitRankConfig)", state_->deadline());
   name_ = "NCCL " + version_text();
 }
@@ -240,14 +243,14 @@ NcclCommunicator::~NcclCommunicator() {
   if (state_->comm != nullptr) {
     if (!state_->aborted) {
       // Flush outstanding work, but never hang at exit on a dead peer: abort when it does not finish in time.
-      ncclCommFinalize(state_->comm);
+      nccl_api().comm_finalize(state_->comm);
       try {
         state_->wait_until_issued("communicator shutdown (ncclCommFinalize)", state_->deadline());
       } catch (const Error&) {
         // wait_until_issued aborted the communicator; nothing more to do while shutting down
       }
     }
-    ncclCommDestroy(state_->comm);
+    if (!state_->aborted) nccl_api().comm_destroy(state_->comm);  // an abort has freed it already
   }
   if (state_->scratch != nullptr) cudaFree(state_->scratch);
   if (state_->bucket_stream != nullptr) cudaStreamDestroy(state_->bucket_stream);
@@ -259,7 +262,7 @@ void NcclCommunicator::all_reduce_sum(std::span<float> values) {
   const size_t bytes = values.size_bytes();
   const Staged staged = state_->stage(values.data(), bytes, values.data(), bytes, stream);
   state_->run("all-reduce", stream, [&](cudaStream_t s) {
-    return ncclAllReduce(staged.input, staged.output, values.size(), ncclFloat, ncclSum, state_->comm, s);
+    return nccl_api().all_reduce(staged.input, staged.output, values.size(), ncclFloat, ncclSum, state_->comm, s);
   });
   unstage(staged, values.data(), bytes, stream);
 }
@@ -278,7 +281,7 @@ std::unique_ptr<PendingCollective> NcclCommunicator::start_all_reduce_sum(std::s
   check_cuda(cudaStreamWaitEvent(side, produced, 0), "cudaStreamWaitEvent (bucket filled)");
   cudaEventDestroy(produced);  // released once it has fired
   state_->issue("all-reduce (gradient bucket)", side, state_->deadline(), [&](cudaStream_t s) {
-    return ncclAllReduce(values.data(), values.data(), values.size(), ncclFloat, ncclSum, state_->comm, s);
+    return nccl_api().all_reduce(values.data(), values.data(), values.size(), ncclFloat, ncclSum, state_->comm, s);
   });
   check_cuda(cudaEventRecord(done, side), "cudaEventRecord (bucket reduced)");
   return pending;
@@ -290,7 +293,7 @@ void NcclCommunicator::all_reduce_sum(std::span<double> values) {
   const size_t bytes = values.size_bytes();
   const Staged staged = state_->stage(values.data(), bytes, values.data(), bytes, stream);
   state_->run("all-reduce", stream, [&](cudaStream_t s) {
-    return ncclAllReduce(staged.input, staged.output, values.size(), ncclDouble, ncclSum, state_->comm, s);
+    return nccl_api().all_reduce(staged.input, staged.output, values.size(), ncclDouble, ncclSum, state_->comm, s);
   });
   unstage(staged, values.data(), bytes, stream);
 }
@@ -302,7 +305,7 @@ void NcclCommunicator::reduce_scatter_sum(std::span<const float> all, std::span<
   const cudaStream_t stream = current_stream(state_->device);
   const Staged staged = state_->stage(all.data(), all.size_bytes(), mine.data(), mine.size_bytes(), stream);
   state_->run("reduce-scatter", stream, [&](cudaStream_t s) {
-    return ncclReduceScatter(staged.input, staged.output, mine.size(), ncclFloat, ncclSum, state_->comm, s);
+    return nccl_api().reduce_scatter(staged.input, staged.output, mine.size(), ncclFloat, ncclSum, state_->comm, s);
   });
   unstage(staged, mine.data(), mine.size_bytes(), stream);
 }
@@ -314,7 +317,7 @@ void NcclCommunicator::all_gather(std::span<const float> mine, std::span<float> 
   const cudaStream_t stream = current_stream(state_->device);
   const Staged staged = state_->stage(mine.data(), mine.size_bytes(), all.data(), all.size_bytes(), stream);
   state_->run("all-gather", stream, [&](cudaStream_t s) {
-    return ncclAllGather(staged.input, staged.output, mine.size(), ncclFloat, state_->comm, s);
+    return nccl_api().all_gather(staged.input, staged.output, mine.size(), ncclFloat, state_->comm, s);
   });
   unstage(staged, all.data(), all.size_bytes(), stream);
 }
@@ -325,7 +328,7 @@ void NcclCommunicator::broadcast(std::span<std::byte> bytes, int root) {
   const cudaStream_t stream = current_stream(state_->device);
   const Staged staged = state_->stage(bytes.data(), bytes.size(), bytes.data(), bytes.size(), stream);
   state_->run("broadcast", stream, [&](cudaStream_t s) {
-    return ncclBroadcast(staged.input, staged.output, bytes.size(), ncclUint8, root, state_->comm, s);
+    return nccl_api().broadcast(staged.input, staged.output, bytes.size(), ncclUint8, root, state_->comm, s);
   });
   unstage(staged, bytes.data(), bytes.size(), stream);
 }
