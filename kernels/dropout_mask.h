@@ -6,33 +6,15 @@
 
 #include <cstdint>
 
-#ifdef __CUDACC__
-#define RWKV_HOST_DEVICE __host__ __device__
-#else
-#define RWKV_HOST_DEVICE
-#endif
+#include "core/philox.h"
 
 namespace rwkv::dropout_mask {
 
 // Philox-4x32-10 lane `lane` of block (seed, counter); equal to rwkv::philox4x32(seed, counter)[lane].
 RWKV_HOST_DEVICE inline uint32_t philox_lane(uint64_t seed, uint64_t counter, unsigned lane) {
-  uint32_t c0 = static_cast<uint32_t>(counter), c1 = static_cast<uint32_t>(counter >> 32), c2 = 0, c3 = 0;
-  uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
-  for (int round = 0; round < 10; ++round) {
-    const uint64_t p0 = static_cast<uint64_t>(0xD2511F53u) * c0;
-    const uint64_t p1 = static_cast<uint64_t>(0xCD9E8D57u) * c2;
-    const uint32_t n0 = static_cast<uint32_t>(p1 >> 32) ^ c1 ^ k0;
-    const uint32_t n1 = static_cast<uint32_t>(p1);
-    const uint32_t n2 = static_cast<uint32_t>(p0 >> 32) ^ c3 ^ k1;
-    const uint32_t n3 = static_cast<uint32_t>(p0);
-    c0 = n0;
-    c1 = n1;
-    c2 = n2;
-    c3 = n3;
-    k0 += 0x9E3779B9u;
-    k1 += 0xBB67AE85u;
-  }
-  return lane == 0 ? c0 : lane == 1 ? c1 : lane == 2 ? c2 : c3;
+  const PhiloxBlock block = philox4x32_block(seed, counter);
+  // a select, not an index: a dynamically indexed array would go to local memory in a kernel
+  return lane == 0 ? block.lanes[0] : lane == 1 ? block.lanes[1] : lane == 2 ? block.lanes[2] : block.lanes[3];
 }
 
 // The factor element `element` of the stream is multiplied by: 0 (dropped) or 1 / (1 − p) (kept), as
