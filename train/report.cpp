@@ -11,8 +11,8 @@
 
 #include "core/error.h"
 #include "data/json.h"
-#include "train/checkpoint.h"
-#include "train/config.h"
+#include "train/io/checkpoint.h"
+#include "train/config/config.h"
 
 namespace rwkv {
 

@@ -13,11 +13,11 @@
 #include "core/rng.h"
 #include "kernels/ops.h"
 #include "train/gpu_peaks.h"
-#include "train/model.h"
-#include "train/model_init.h"
-#include "train/model_io.h"
-#include "train/optimizer.h"
-#include "train/schedule.h"
+#include "train/model/model.h"
+#include "train/model/model_init.h"
+#include "train/io/model_io.h"
+#include "train/optim/optimizer.h"
+#include "train/optim/schedule.h"
 
 namespace rwkv {
 

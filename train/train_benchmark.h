@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "train/config.h"
+#include "train/config/config.h"
 
 namespace rwkv {
 

@@ -23,7 +23,7 @@
 #include "core/cuda_runtime.h"
 #include "kernels/ops.h"
 #include "train/gpu_peaks.h"
-#include "train/checkpoint.h"
+#include "train/io/checkpoint.h"
 #include "train/dist/gradient_averager.h"
 #ifdef RWKV_HAVE_NCCL
 #include "train/dist/nccl_communicator.h"
@@ -31,11 +31,11 @@
 #include "train/dist/progress_watchdog.h"
 #include "train/dist/watched_communicator.h"
 #include "train/dist/zero_optimizer.h"
-#include "train/model_init.h"
-#include "train/model_io.h"
+#include "train/model/model_init.h"
+#include "train/io/model_io.h"
 #include "train/run_log.h"
-#include "train/schedule.h"
-#include "train/validation.h"
+#include "train/optim/schedule.h"
+#include "train/eval/validation.h"
 
 namespace rwkv {
 

@@ -7,8 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "train/config.h"
+#include "train/config/config.h"
 #include "train/dist/communicator.h"
+#include "train/eval/validation.h"  // ValidationRecord
 
 namespace rwkv {
 
@@ -27,14 +28,6 @@ struct StepRecord {
   // Data-parallel: time spent after backward waiting for the gradient all-reduces, i.e. the communication that
   // backward did not hide (0 without a launcher).
   double reduce_wait_ms = 0;
-};
-
-// The held-out loss of val_data_file after `step` (evaluated at val_every steps and at the end of the run).
-struct ValidationRecord {
-  int64_t step = 0;
-  double loss = 0;        // mean cross-entropy per predicted token (nats)
-  double perplexity = 0;  // exp(loss)
-  int64_t tokens = 0;     // predicted tokens
 };
 
 struct TrainOutcome {

@@ -97,7 +97,7 @@ open("no_text.jsonl", "w").write('{"text": "fine"}\n{"body": "no text key"}\n')
 open("not_object.jsonl", "w").write('{"text": "fine"}\n[1, 2, 3]\n')
 open("lambada_bad.jsonl", "w").write('{"text": "a b c"}\nnot json at all\n')
 
-# Checkpoints. Ours carry a seal (train/file_seal.h: length and checksum in the first 512 bytes, before the
+# Checkpoints. Ours carry a seal (train/io/file_seal.h: length and checksum in the first 512 bytes, before the
 # HDF5 signature at 512): damage to a sealed file is reported as such. The other cases remove the seal (zero
 # its first 8 bytes, as for a file written by another tool) so that the reader's own checks are reached.
 data = open(good, "rb").read()

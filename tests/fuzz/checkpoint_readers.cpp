@@ -3,10 +3,10 @@
 #include <memory>
 
 #include "fuzz_util.h"
-#include "train/checkpoint.h"
-#include "train/config.h"
-#include "train/model_io.h"
-#include "train/optimizer.h"
+#include "train/io/checkpoint.h"
+#include "train/config/config.h"
+#include "train/io/model_io.h"
+#include "train/optim/optimizer.h"
 
 namespace rwkv::fuzz {
 

@@ -1,4 +1,4 @@
-// Fuzzes the weights and checkpoint readers (train/weights_io.cpp, model_io.cpp, checkpoint.cpp, hdf5.cpp) with
+// Fuzzes the weights and checkpoint readers (train/io/weights_io.cpp, model_io.cpp, checkpoint.cpp, hdf5.cpp) with
 // well-formed HDF5 files of adversarial content: the input decides, through FuzzedDataProvider, which groups,
 // attributes (present or not, of which type and value) and datasets (right or wrong shape and dtype, extra or
 // missing names) a checkpoint holds. The file is written with the HDF5 library, then read back as a trainer
@@ -13,11 +13,11 @@
 
 #include "checkpoint_readers.h"
 #include "fuzz_util.h"
-#include "train/checkpoint.h"
-#include "train/config.h"
-#include "train/hdf5.h"
-#include "train/model_io.h"
-#include "train/optimizer.h"
+#include "train/io/checkpoint.h"
+#include "train/config/config.h"
+#include "train/io/hdf5.h"
+#include "train/io/model_io.h"
+#include "train/optim/optimizer.h"
 
 namespace {
 

@@ -1,11 +1,11 @@
-// Fuzzes the training-config parser (train/config.cpp): the input is INI text, read both as a resolved config
+// Fuzzes the training-config parser (train/config/config.cpp): the input is INI text, read both as a resolved config
 // (config_from_ini, as on resume) and as a --config file (parse_train_config). Bad text may only throw an
 // rwkv::Error; a config that reads back must survive its own to_ini() dump unchanged.
 #include <cstdint>
 #include <string>
 
 #include "fuzz_util.h"
-#include "train/config.h"
+#include "train/config/config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace rwkv;

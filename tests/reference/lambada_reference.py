@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """LAMBADA with the official RWKV protocol (ChatRWKV v2/benchmark.py), on the independent PyTorch model of
-rwkv4_reference.py (float64), to check `rwkv eval --lambada` and train/lambada.cpp.
+rwkv4_reference.py (float64), to check `rwkv eval --lambada` and train/eval/lambada.cpp.
 
     /usr/bin/python3 tests/reference/lambada_reference.py --weights W.h5 (--jsonl F.jsonl | --examples E.h5)
         [--out OUT.h5] [--json]

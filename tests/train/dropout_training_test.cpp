@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "train/hdf5.h"
+#include "train/io/hdf5.h"
 #include "train/trainer.h"
 #include "tests/train/train_test_util.h"
 

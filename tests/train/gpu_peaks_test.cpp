@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "train/gpu_peaks.h"
-#include "train/model_config.h"
+#include "train/model/model_config.h"
 
 namespace rwkv {
 namespace {

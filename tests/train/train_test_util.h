@@ -15,7 +15,7 @@
 
 #include "core/error.h"
 #include "tests/test_util.h"
-#include "train/config.h"
+#include "train/config/config.h"
 
 namespace rwkv::testing {
 

@@ -9,13 +9,13 @@
 #include <fstream>
 
 #include "data/dataset.h"
-#include "train/checkpoint.h"
-#include "train/evaluate.h"
-#include "train/hdf5.h"
-#include "train/model_init.h"
-#include "train/model_io.h"
+#include "train/io/checkpoint.h"
+#include "train/eval/evaluate.h"
+#include "train/io/hdf5.h"
+#include "train/model/model_init.h"
+#include "train/io/model_io.h"
 #include "train/trainer.h"
-#include "train/validation.h"
+#include "train/eval/validation.h"
 #include "tests/train/train_test_util.h"
 
 namespace rwkv {

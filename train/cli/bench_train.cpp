@@ -11,7 +11,7 @@
 
 #include "core/error.h"
 #include "train/cli/command.h"
-#include "train/config.h"
+#include "train/config/config.h"
 #include "train/train_benchmark.h"
 
 namespace rwkv::cli {

@@ -9,9 +9,9 @@
 
 #include "data/dataset.h"
 #include "train/cli/command.h"
-#include "train/evaluate.h"
-#include "train/lambada.h"
-#include "train/model_io.h"
+#include "train/eval/evaluate.h"
+#include "train/eval/lambada.h"
+#include "train/io/model_io.h"
 
 namespace rwkv::cli {
 

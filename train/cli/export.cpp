@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "train/cli/command.h"
-#include "train/pth_io.h"
+#include "train/io/pth_io.h"
 
 namespace rwkv::cli {
 

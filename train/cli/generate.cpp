@@ -5,9 +5,9 @@
 #include <iostream>
 
 #include "train/cli/command.h"
-#include "train/generate.h"
-#include "train/model_io.h"
-#include "train/rnn_state_io.h"
+#include "train/model/generate.h"
+#include "train/io/model_io.h"
+#include "train/io/rnn_state_io.h"
 
 namespace rwkv::cli {
 

@@ -7,7 +7,7 @@
 
 #include "core/durable_file.h"
 #include "train/cli/command.h"
-#include "train/pth_io.h"
+#include "train/io/pth_io.h"
 
 namespace rwkv::cli {
 

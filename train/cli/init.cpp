@@ -3,9 +3,9 @@
 #include <iostream>
 
 #include "train/cli/command.h"
-#include "train/config.h"
-#include "train/model_init.h"
-#include "train/model_io.h"
+#include "train/config/config.h"
+#include "train/model/model_init.h"
+#include "train/io/model_io.h"
 
 namespace rwkv::cli {
 

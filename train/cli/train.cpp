@@ -9,7 +9,7 @@
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "train/cli/command.h"
-#include "train/config.h"
+#include "train/config/config.h"
 #include "train/dist/communicator.h"
 #include "train/dist/launch_environment.h"
 #include "train/dist/local_launcher.h"

@@ -13,7 +13,7 @@
 #ifdef RWKV_HAVE_NCCL
 #include <chrono>
 
-#include "train/config.h"
+#include "train/config/config.h"
 #include "train/dist/nccl_communicator.h"
 #endif
 

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "train/dist/communicator.h"
-#include "train/optimizer.h"
+#include "train/optim/optimizer.h"
 
 namespace rwkv::dist {
 

@@ -8,9 +8,9 @@
 
 #include <vector>
 
-#include "train/config.h"
+#include "train/config/config.h"
 #include "train/dist/communicator.h"
-#include "train/optimizer.h"
+#include "train/optim/optimizer.h"
 
 namespace rwkv::dist {
 
