@@ -19,7 +19,7 @@ SharedLibrary SharedLibrary::open(const std::vector<std::string>& names, const s
     tried += "\n  " + candidate + ": " + (reason != nullptr ? reason : "cannot be loaded");
   }
   RWKV_FAIL(purpose, " needs a shared library that could not be loaded; tried:", tried,
-            "\n(install the CUDA Toolkit's libraries or add their directory to LD_LIBRARY_PATH)");
+            "\n(install the library, or add the directory that holds it to LD_LIBRARY_PATH)");
 }
 
 void* SharedLibrary::symbol(const char* name) const {

@@ -91,12 +91,12 @@ void gemm(FloatIo ab_io, FloatIo c_io, bool trans_a, bool trans_b, int64_t m, in
   // tf32 only rounds fp32 operands; bf16 operands always use the plain fp32-accumulating path.
   const cublasComputeType_t compute =
       ab_io == FloatIo::f32 && allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
-  check_cublas(cublas_api().gemm_strided_batched_ex(handle_for_current_stream(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
-                                          trans_a ? CUBLAS_OP_T : CUBLAS_OP_N, checked_int(n, "n"),
-                                          checked_int(m, "m"), checked_int(k, "k"), &alpha, b, ab_type,
-                                          checked_int(ldb, "ldb"), stride_b, a, ab_type, checked_int(lda, "lda"),
-                                          stride_a, &beta, c, c_type, checked_int(ldc, "ldc"), stride_c,
-                                          checked_int(batch, "batch"), compute, CUBLAS_GEMM_DEFAULT),
+  check_cublas(cublas_api().gemm_strided_batched_ex(
+                   handle_for_current_stream(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                   trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
+                   checked_int(n, "n"), checked_int(m, "m"), checked_int(k, "k"), &alpha, b, ab_type,
+                   checked_int(ldb, "ldb"), stride_b, a, ab_type, checked_int(lda, "lda"), stride_a, &beta, c, c_type,
+                   checked_int(ldc, "ldc"), stride_c, checked_int(batch, "batch"), compute, CUBLAS_GEMM_DEFAULT),
                "cublasGemmStridedBatchedEx");
 }
 

@@ -1,14 +1,18 @@
 #include "train/dist/nccl_api.h"
 
+#include <type_traits>
+
 #include "core/shared_library.h"
 
 namespace rwkv::dist {
 
 const NcclApi& nccl_api() {
   static const NcclApi api = [] {
-    const SharedLibrary library = SharedLibrary::open({"libnccl.so.2", "libnccl.so"}, RWKV_CUDA_LIBRARY_DIR,
-                                                      "GPU collectives between ranks (NCCL)");
+    // Only the soname this binary was built for: an unversioned name could load another major version.
+    const SharedLibrary library =
+        SharedLibrary::open({"libnccl.so.2"}, RWKV_NCCL_LIBRARY_DIR, "GPU collectives between ranks (NCCL)");
     NcclApi resolved{};
+    static_assert(std::is_same_v<decltype(resolved.all_reduce), decltype(&::ncclAllReduce)>);
     resolved.get_version = library.function<decltype(resolved.get_version)>("ncclGetVersion");
     resolved.get_unique_id = library.function<decltype(resolved.get_unique_id)>("ncclGetUniqueId");
     resolved.comm_init_rank_config =

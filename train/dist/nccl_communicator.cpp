@@ -101,7 +101,8 @@ struct NcclCommunicator::State {
     RWKV_CHECK(!aborted, "NCCL: ", what, " after the communicator was aborted");
     const ncclResult_t issued = enqueue(stream);
     if (issued != ncclSuccess && issued != ncclInProgress) {
-      RWKV_FAIL("NCCL: ", what, " on rank ", place.rank, " of ", place.world_size, ": ", nccl_api().get_error_string(issued),
+      RWKV_FAIL("NCCL: ", what, " on rank ", place.rank, " of ", place.world_size, ": ",
+                nccl_api().get_error_string(issued),
                 " (", nccl_api().get_last_error(comm), ")");
     }
     wait_until_issued(what, until);
@@ -232,7 +233,8 @@ NcclCommunicator::NcclCommunicator(const Place& place, int device, std::chrono::
   share(std::as_writable_bytes(std::span(&id, 1)));
   ncclConfig_t config = NCCL_CONFIG_INITIALIZER;
   config.blocking = 0;  // calls return at once; wait_until_issued polls them with the timeout
-  const ncclResult_t started = nccl_api().comm_init_rank_config(&state_->comm, place.world_size, id, place.rank, &config);
+  const ncclResult_t started =
+      nccl_api().comm_init_rank_config(&state_->comm, place.world_size, id, place.rank, &config);
   RWKV_CHECK(started == ncclSuccess || started == ncclInProgress, "NCCL: ncclCommInitRankConfig on rank ",
              place.rank, " of ", place.world_size, " failed: ", nccl_api().get_error_string(started));
   state_->wait_until_issued("communicator setup (ncclCommInitRankConfig)", state_->deadline());
@@ -339,8 +341,13 @@ void NcclCommunicator::barrier() {
 }
 
 void NcclCommunicator::abort(int status) {
-  state_->abort_communicator();
-  if (place_.world_size == 1) return;
+  // With several ranks the process ends right here, and abort() may come from the hang watchdog's thread while
+  // the training thread is polling `comm`: ncclCommAbort would free it under that thread (a crash hiding the
+  // clear error), so the communicator is left to the process's end. Alone, nothing else is waiting on it.
+  if (place_.world_size == 1) {
+    state_->abort_communicator();
+    return;
+  }
   if (launcher_ != nullptr) launcher_->abort(status);  // MPI_Abort ends every rank of the job
   std::_Exit(status);  // launched without MPI: the other ranks stop at their own timeout
 }
