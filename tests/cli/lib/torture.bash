@@ -152,13 +152,33 @@ torture_resume_start() {
   [ "$torture_reply" = "6 7" ] || torture_fail "preparing $1: expected checkpoint 6 and records 1..7, got $torture_reply"
 }
 
+# torture_after_trial LOG DIR NEWEST HOW REFERENCE [launcher...]: after a random or rank trial (a kill, or a run
+# that finished first): it started from the newest checkpoint (NEWEST before it), what it left is consistent and
+# the newest checkpoint never went back; a run that reached its end is started once more (it only tidies up:
+# "nothing to do"), compared with REFERENCE and removed for the next round (counted in torture_rounds).
+torture_after_trial() {
+  local log="$1" dir="$2" newest="$3" how="$4" reference="$5"
+  shift 5
+  torture_expect_start "$log" "$dir"
+  torture_after_kill "$dir"
+  (( torture_newest >= newest )) || torture_fail "the newest checkpoint went back from step $newest to $torture_newest"
+  echo "  trial ${log//[!0-9]/}: $how; newest checkpoint: step $torture_newest"
+  if [ -f "$dir/rwkv-final.h5" ]; then
+    torture_resume "$dir" "$reference" "$@"
+    torture_rounds=$((torture_rounds + 1))
+    rm -rf "$dir"
+    torture_newest=-1
+  fi
+}
+
 # ---- random kills -----------------------------------------------------------------------------------------
 
 # torture_random KILLS REFERENCE: SIGKILL after a random delay (two trials in three) or as the temporary file of
 # a randomly chosen later save appears (one in three), --resume auto after each; every run that reaches its end
 # is compared with REFERENCE. Uses $RANDOM (seed it first).
 torture_random() {
-  local kills_wanted="$1" reference="$2" dir=run-random trial=0 kills=0 rounds=0 in_save=0
+  local kills_wanted="$1" reference="$2" dir=run-random trial=0 kills=0 in_save=0
+  torture_rounds=0
   local pid how target name extra delay newest
   rm -rf "$dir"
   torture_newest=-1
@@ -192,21 +212,12 @@ torture_random() {
       wait "$pid" || torture_fail "the run exited non-zero without being killed: $(tail -5 "random$trial.log")"
       how="(finished before the kill)"
     fi
-    torture_expect_start "random$trial.log" "$dir"
-    torture_after_kill "$dir"
-    (( torture_newest >= newest )) || torture_fail "the newest checkpoint went back from step $newest to $torture_newest"
-    echo "  trial $trial: killed $how; newest checkpoint: step $torture_newest"
-    if [ -f "$dir/rwkv-final.h5" ]; then  # done: the next start only tidies up ("nothing to do")
-      torture_resume "$dir" "$reference"
-      rounds=$((rounds + 1))
-      rm -rf "$dir"
-      torture_newest=-1
-    fi
+    torture_after_trial "random$trial.log" "$dir" "$newest" "killed $how" "$reference"
   done
   torture_context="random, the last round"
   [ ! -d "$dir" ] || torture_resume "$dir" "$reference"
   torture_context=""
-  echo "  random: $kills kills in $trial trials ($in_save in the middle of a save), $((rounds + 1)) runs compared"
+  echo "  random: $kills kills in $trial trials ($in_save in the middle of a save), $((torture_rounds + 1)) runs compared"
 }
 
 # ---- two MPI ranks ------------------------------------------------------------------------------------------
@@ -231,7 +242,8 @@ torture_wait_gone() {
 # file appears, one rank as it appears. After each kill every process of the job must be gone within
 # dist_timeout + 30 s (a rank that outlived its job could write into the next one's proj_dir).
 torture_ranks() {
-  local kills_wanted="$1" reference="$2" dir=run-ranks trial=0 kills=0 rounds=0 in_save=0
+  local kills_wanted="$1" reference="$2" dir=run-ranks trial=0 kills=0 in_save=0
+  torture_rounds=0
   local launcher ranks victim how delay target name newest
   rm -rf "$dir"
   torture_newest=-1
@@ -276,19 +288,10 @@ torture_ranks() {
       wait "$launcher" || torture_fail "the job exited non-zero without a kill: $(tail -5 "ranks$trial.log")"
       how="(finished before the kill)"
     fi
-    torture_expect_start "ranks$trial.log" "$dir"
-    torture_after_kill "$dir"
-    (( torture_newest >= newest )) || torture_fail "the newest checkpoint went back from step $newest to $torture_newest"
-    echo "  trial $trial: $how; newest checkpoint: step $torture_newest"
-    if [ -f "$dir/rwkv-final.h5" ]; then  # done: the next start only tidies up ("nothing to do")
-      torture_resume "$dir" "$reference" "${torture_mpirun[@]}"
-      rounds=$((rounds + 1))
-      rm -rf "$dir"
-      torture_newest=-1
-    fi
+    torture_after_trial "ranks$trial.log" "$dir" "$newest" "$how" "$reference" "${torture_mpirun[@]}"
   done
   torture_context="ranks, the last round"
   [ ! -d "$dir" ] || torture_resume "$dir" "$reference" "${torture_mpirun[@]}"
   torture_context=""
-  echo "  2 ranks: $kills kills in $trial trials ($in_save in the middle of a save), $((rounds + 1)) runs compared"
+  echo "  2 ranks: $kills kills in $trial trials ($in_save in the middle of a save), $((torture_rounds + 1)) runs compared"
 }
