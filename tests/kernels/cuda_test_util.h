@@ -20,7 +20,9 @@ protected:
 };
 
 inline Tensor on_gpu(const Tensor& t) { return t.to(Device::cuda(0)); }
-inline Tensor f64(const Tensor& t) { return t.to(DType::f64); }
+// The double-precision CPU reference copy of `t`, wherever `t` lives: references built from GPU outputs (a
+// forward's saved statistics fed to a CPU backward) must not mix devices or read device memory on the host.
+inline Tensor f64(const Tensor& t) { return t.to(Device::cpu()).to(DType::f64); }
 
 // relative_error(actual, reference) <= tolerance; the measured error is printed so that tolerances can be
 // tightened from a GPU run's log.
