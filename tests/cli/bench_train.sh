@@ -33,6 +33,16 @@ for key in ("tokens_per_second", "step_ms", "forward_ms", "backward_ms", "optimi
 assert report["mfu"] is None and report["device"] == "cpu", report
 PY
 
+# A diverging run (lr 1e30) still prints strict JSON: non-finite numbers are null, never nan or inf.
+"$rwkv" bench --config tiny.ini --steps 3 --warmup 0 --lr_init 1e30 --lr_final 1e30 --json > diverged.json
+/usr/bin/python3 - diverged.json <<'PY' || fail "not strict JSON: $(cat diverged.json)"
+import json, sys
+def refuse(constant):
+    raise ValueError("non-JSON constant " + constant)
+report = json.loads(open(sys.argv[1]).read(), parse_constant=refuse)
+assert report["last_loss"] is None or isinstance(report["last_loss"], float), report
+PY
+
 if "$rwkv" bench train --config tiny.ini --steps 0 2> steps.err; then fail "--steps 0 was accepted"; fi
 grep -q -- "--steps" steps.err || fail "the --steps error does not name it: $(cat steps.err)"
 if "$rwkv" bench --config tiny.ini --data_type binidx 2> vocab.err; then fail "a missing vocab_size was accepted"; fi

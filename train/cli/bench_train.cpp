@@ -2,6 +2,7 @@
 // `rwkv bench --config F ...`): real training steps on synthetic tokens, with tokens/s, the forward / backward /
 // optimizer split, MFU and peak memory. The measurement is run_train_benchmark (train/train_benchmark.h).
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <exception>
 #include <iostream>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "data/json.h"
 #include "train/cli/command.h"
 #include "train/config/config.h"
 #include "train/train_benchmark.h"
@@ -29,35 +31,29 @@ int64_t integer_option(const ParsedConfig& parsed, const std::string& name, int6
   RWKV_FAIL("--", name, " '", found->second, "': expected an integer >= ", minimum);
 }
 
-std::string json_string(const std::string& text) {
-  std::string quoted = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') quoted += '\\';
-    quoted += c;
-  }
-  return quoted + "\"";
-}
-
-std::string json_number_or_null(const std::optional<double>& value) {
-  if (!value) return "null";
-  char text[32];
-  std::snprintf(text, sizeof(text), "%.6g", *value);
-  return text;
+// A JSON number, or null where there is none or it is not finite (a diverged loss, an unknown peak): JSON has
+// no NaN or infinity, and scripts read this with strict parsers.
+std::string number_or_null(const std::optional<double>& value) {
+  return value && std::isfinite(*value) ? data::json::number(*value) : "null";
 }
 
 void print_json(const TrainBenchmarkReport& r) {
+  namespace json = data::json;
   std::printf("{\"device\": %s, \"device_name\": %s, \"model\": %s, \"parameters\": %lld, "
               "\"non_embedding_parameters\": %lld, \"gemm_precision\": %s, \"micro_bsz\": %lld, \"ctx_len\": %lld, "
-              "\"tokens_per_step\": %lld, \"steps\": %lld, \"warmup\": %lld, \"tokens_per_second\": %.1f, "
-              "\"step_ms\": %.3f, \"forward_ms\": %.3f, \"backward_ms\": %.3f, \"optimizer_ms\": %.3f, "
-              "\"peak_tflops\": %s, \"mfu\": %s, \"peak_memory_bytes\": %lld, \"last_loss\": %.4f}\n",
-              json_string(r.device).c_str(), json_string(r.device_name).c_str(), json_string(r.model).c_str(),
+              "\"tokens_per_step\": %lld, \"steps\": %lld, \"warmup\": %lld, \"tokens_per_second\": %s, "
+              "\"step_ms\": %s, \"forward_ms\": %s, \"backward_ms\": %s, \"optimizer_ms\": %s, "
+              "\"peak_tflops\": %s, \"mfu\": %s, \"peak_memory_bytes\": %lld, \"last_loss\": %s}\n",
+              json::quote(r.device).c_str(), json::quote(r.device_name).c_str(), json::quote(r.model).c_str(),
               static_cast<long long>(r.parameters), static_cast<long long>(r.non_embedding_parameters),
-              json_string(r.gemm_precision).c_str(), static_cast<long long>(r.micro_bsz),
+              json::quote(r.gemm_precision).c_str(), static_cast<long long>(r.micro_bsz),
               static_cast<long long>(r.ctx_len), static_cast<long long>(r.tokens_per_step),
-              static_cast<long long>(r.steps), static_cast<long long>(r.warmup), r.tokens_per_second, r.step_ms,
-              r.forward_ms, r.backward_ms, r.optimizer_ms, json_number_or_null(r.peak_tflops).c_str(),
-              json_number_or_null(r.mfu).c_str(), static_cast<long long>(r.peak_memory_bytes), r.last_loss);
+              static_cast<long long>(r.steps), static_cast<long long>(r.warmup),
+              number_or_null(r.tokens_per_second).c_str(), number_or_null(r.step_ms).c_str(),
+              number_or_null(r.forward_ms).c_str(), number_or_null(r.backward_ms).c_str(),
+              number_or_null(r.optimizer_ms).c_str(), number_or_null(r.peak_tflops).c_str(),
+              number_or_null(r.mfu).c_str(), static_cast<long long>(r.peak_memory_bytes),
+              number_or_null(r.last_loss).c_str());
 }
 
 void print_text(const TrainBenchmarkReport& r) {
