@@ -103,6 +103,14 @@ std::string broadcast_string(dist::Communicator& communicator, std::string text)
 
 // The device of this rank: with several ranks and no explicit index, the node-local rank's GPU.
 Device rank_device(const std::string& name, const dist::Communicator& communicator) {
+  // A torchrun-style launch made this rank's NCCL communicator on the GPU of LOCAL_RANK before the config was
+  // read: an explicit cuda:K elsewhere would put the model on one GPU and its collectives on another.
+  if (name.starts_with("cuda:") && communicator.accepts_device_memory() && communicator.world_size() > 1) {
+    const std::string own = "cuda:" + std::to_string(communicator.local_rank());
+    RWKV_CHECK(name == own, "config: device = ", name, ", but rank ", communicator.rank(), " of ",
+               communicator.world_size(), " was launched with LOCAL_RANK ", communicator.local_rank(),
+               " and its NCCL communicator is on ", own, "; set device = cuda (each rank takes its LOCAL_RANK's GPU)");
+  }
   const Device device = parse_device(name);
   if (!device.is_cuda() || name.starts_with("cuda:") || communicator.world_size() == 1) return device;
   return parse_device("cuda:" + std::to_string(communicator.local_rank()));

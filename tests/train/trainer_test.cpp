@@ -205,7 +205,8 @@ namespace {
 // One rank of two whose peer contributes exactly what this rank does (so averages equal this rank's values).
 class MirrorPeerCommunicator final : public dist::Communicator {
 public:
-  explicit MirrorPeerCommunicator(int rank) : rank_(rank) {}
+  explicit MirrorPeerCommunicator(int rank, bool device_memory = false) : rank_(rank), device_memory_(device_memory) {}
+  bool accepts_device_memory() const override { return device_memory_; }  // true: a torchrun-style NCCL rank
   int rank() const override { return rank_; }
   int world_size() const override { return 2; }
   int local_rank() const override { return rank_; }
@@ -226,6 +227,7 @@ public:
 
 private:
   int rank_;
+  bool device_memory_;
 };
 
 TEST_F(TrainTrainer, OnlyRankZeroWritesAndTheCheckpointRecordsTheWorldSize) {
@@ -249,6 +251,21 @@ TEST_F(TrainTrainer, OnlyRankZeroWritesAndTheCheckpointRecordsTheWorldSize) {
   ASSERT_TRUE(fs::exists(root.last_checkpoint));
   EXPECT_TRUE(fs::exists(dir_ / "ranks" / "metrics.jsonl"));
   EXPECT_EQ(read_train_state(root.last_checkpoint).world_size, 2);
+}
+
+// Under torchrun the NCCL communicator is made on LOCAL_RANK's GPU before the config is read: an explicit
+// device = cuda:K on another GPU is refused (before any GPU is touched, so this runs without one).
+TEST_F(TrainTrainer, AnExplicitGpuOtherThanLocalRanksIsRefusedUnderTorchrun) {
+  TrainConfig config = small_config("torchrun_device");
+  config.device = "cuda:0";
+  MirrorPeerCommunicator rank1(1, /*device_memory=*/true);
+  TrainerHooks hooks = quiet_;
+  hooks.communicator = &rank1;
+  const std::string message = testing::error_of([&] { run_training(config, hooks); });
+  EXPECT_NE(message.find("device = cuda:0, but rank 1 of 2 was launched with LOCAL_RANK 1 and its NCCL "
+                         "communicator is on cuda:1"),
+            std::string::npos)
+      << message;
 }
 
 // TrainerHooks::before_step, the seam where a test can stall a rank: once per step, with this rank and the step
