@@ -19,6 +19,9 @@ Tensor embedding_cuda(const Tensor& table_in, const Tensor& ids_in) {
   return out;
 }
 
+// The ids are not range-checked again here: they are the forward's, which embedding_cuda checked, and a check
+// reads a device flag on the host (one synchronisation per step). An id >= vocab reaching this directly would
+// sort on truncated keys and scatter its row to a wrong place; every caller passes the forward's ids.
 Tensor embedding_backward_cuda(const Tensor& grad_out_in, const Tensor& ids_in, int64_t vocab) {
   RWKV_CHECK(ids_in.device() == grad_out_in.device(), "embedding_backward: ids ", ids_in.describe(),
              " and gradient ", grad_out_in.describe(), " are on different devices");
