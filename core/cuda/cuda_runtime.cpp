@@ -33,12 +33,27 @@ cudaStream_t stream_of(int device) {
   return static_cast<cudaStream_t>(thread_state.streams[static_cast<size_t>(device)]);
 }
 
+// Makes a device current for a scope and gives the caller's back after it: a tensor made on (or freed from)
+// cuda:1 while the caller works on cuda:0 must not leave cuda:1 current for the caller's next launches.
+class DeviceScope {
+public:
+  explicit DeviceScope(int index) : previous_(current_device()) { set_device(index); }
+  ~DeviceScope() {
+    if (thread_state.device != previous_ && cudaSetDevice(previous_) == cudaSuccess) thread_state.device = previous_;
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+private:
+  int previous_;
+};
+
 // Segments come from cudaMalloc; an out-of-memory status becomes nullptr so that the pool can free its cache.
 class CudaMemory final : public RawMemory {
 public:
   explicit CudaMemory(int index) : index_(index) {}
   void* allocate(size_t bytes) override {
-    set_device(index_);
+    const DeviceScope scope(index_);
     void* pointer = nullptr;
     const cudaError_t status = cudaMalloc(&pointer, bytes);
     if (status == cudaErrorMemoryAllocation) {
@@ -49,7 +64,7 @@ public:
     return pointer;
   }
   void release(void* pointer) override {
-    set_device(index_);
+    const DeviceScope scope(index_);
     cudaFree(pointer);  // errors here only occur at process teardown; nothing useful can be done with them
   }
   std::string device_name() const override { return "cuda:" + std::to_string(index_); }
