@@ -2,11 +2,13 @@
 // Our matrices are row-major and cuBLAS's column-major, so C = op(A) op(B) is computed as C^T = op(B)^T op(A)^T:
 // the operands swap places and keep their own flags.
 // One handle per device, created on first use and never destroyed (cuBLAS may not outlive the CUDA runtime at
-// exit), with its own workspace from the caching allocator re-attached whenever the stream changes.
+// exit), with its own workspace from the caching allocator re-attached whenever the stream changes; threads
+// share it under a lock held from binding the stream to queuing the GEMM.
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 
 #include <mutex>
+#include <utility>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/cublas_api.h"
@@ -30,13 +32,20 @@ struct DeviceBlas {
   bool stream_set = false;
 };
 
-// The handle of the current device, bound to the current stream.
-cublasHandle_t handle_for_current_stream() {
+// The handle of the current device bound to the current stream, with the lock that keeps it bound: the caller
+// queues its GEMM while holding it, so another thread cannot rebind the shared handle to its own stream in
+// between (the GEMM would then run on that stream). Queuing is asynchronous, so the lock is held only briefly.
+struct BoundHandle {
+  std::unique_lock<std::mutex> lock;
+  cublasHandle_t handle;
+};
+
+BoundHandle handle_for_current_stream() {
   static std::mutex mutex;
   static DeviceBlas* per_device = new DeviceBlas[64];
   const int device = cuda::current_device();
   const cudaStream_t current = stream();
-  std::lock_guard lock(mutex);
+  std::unique_lock lock(mutex);
   DeviceBlas& blas = per_device[device];
   if (blas.handle == nullptr) {
     check_cublas(cublas_api().create(&blas.handle), "cublasCreate");
@@ -49,7 +58,7 @@ cublasHandle_t handle_for_current_stream() {
     blas.stream = current;
     blas.stream_set = true;
   }
-  return blas.handle;
+  return {std::move(lock), blas.handle};
 }
 
 int checked_int(int64_t value, const char* what) {
@@ -91,8 +100,9 @@ void gemm(FloatIo ab_io, FloatIo c_io, bool trans_a, bool trans_b, int64_t m, in
   // tf32 only rounds fp32 operands; bf16 operands always use the plain fp32-accumulating path.
   const cublasComputeType_t compute =
       ab_io == FloatIo::f32 && allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const BoundHandle blas = handle_for_current_stream();
   check_cublas(cublas_api().gemm_strided_batched_ex(
-                   handle_for_current_stream(), trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
+                   blas.handle, trans_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                    trans_a ? CUBLAS_OP_T : CUBLAS_OP_N,
                    checked_int(n, "n"), checked_int(m, "m"), checked_int(k, "k"), &alpha, b, ab_type,
                    checked_int(ldb, "ldb"), stride_b, a, ab_type, checked_int(lda, "lda"), stride_a, &beta, c, c_type,
