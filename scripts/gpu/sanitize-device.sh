@@ -1,19 +1,34 @@
 #!/usr/bin/env bash
-# Runs ON the GPU host, from the repository root, with .device/ carried: the CUDA test suites under
-# compute-sanitizer's memcheck, racecheck and initcheck (each tool a separate pass; any report fails the pass).
-# Logs go to $OUT when set, else .device/logs.
-# Usage: scripts/gpu/sanitize-device.sh [gtest filter, default 'Cuda*']
+# Runs ON the GPU host, from the repository root, with .device/ carried: CUDA test suites under compute-sanitizer,
+# one tool at a time, each (tool, suite group) its own step and process with its own `timeout` (the step
+# machinery of run-device.sh, scripts/gpu/steps.bash: one line per step, $OUT/logs.tar.gz, $OUT/summary.txt, the
+# compact summary last; any sanitizer report fails the step, exit code 99).
+# Usage: scripts/gpu/sanitize-device.sh [STEP or GLOB ...] [--failed-from summary.txt] [--list]
+#   e.g. 'memcheck:*' (one tool), '*:wkv' (one group), --failed-from summary.txt (what failed last time)
+# Steps gpu (nvidia-smi) and <tool>:<group>, tool memcheck, racecheck, initcheck; group wkv (CudaWkv), fused (CudaRwkvFused),
+# optimizer (CudaOps Adam), cross_entropy (CudaOps cross-entropy and L2Wrap, CudaBf16's padded head), allocator
+# (CudaAllocator, less its out-of-memory test, whose failed cudaMalloc the sanitizer reports); every step is
+# default [timeout 240 s each; times on an H100 unknown, never run]. The NCCL (CudaDataParallel) and PyTorch
+# reference (CudaReference) suites are left out. RWKV_DEVICE_BUDGET (default 540 s) bounds the call.
 set -uo pipefail
+# shellcheck source-path=SCRIPTDIR source=device-env.bash
 source "$(dirname "$0")/device-env.bash"
+# shellcheck source-path=SCRIPTDIR source=steps.bash
+source scripts/gpu/steps.bash
 sanitizer=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
-[ -x "$sanitizer" ] || { echo "sanitize-device: compute-sanitizer not found" >&2; exit 1; }
-filter=${1:-Cuda*}
-status=0
+
+declare -A groups=(
+  [wkv]='CudaWkv.*'
+  [fused]='CudaRwkvFused.*'
+  [optimizer]='CudaOps.*Adam*'
+  [cross_entropy]='CudaOps.CrossEntropy*:CudaOps.L2Wrap*:CudaBf16.PaddedHeadLoss*'
+  [allocator]='CudaAllocator.*-CudaAllocator.OutOfMemoryIsAClearError'
+)
+add_step gpu yes 30 gpu "nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv"
 for tool in memcheck racecheck initcheck; do
-  echo "==== compute-sanitizer --tool $tool ($filter)" | tee "$logs/sanitize_$tool.log"
-  "$sanitizer" --tool "$tool" --error-exitcode 99 .device/rwkv_tests --gtest_filter="$filter" 2>&1 \
-    | tee -a "$logs/sanitize_$tool.log"
-  code=${PIPESTATUS[0]}
-  [ "$code" -eq 0 ] || { echo "==== $tool: exit code $code"; status=1; }
+  for group in wkv fused optimizer cross_entropy allocator; do
+    add_step "$tool:$group" yes 240 sanitizer \
+      "$(printf '%q' "$sanitizer") --tool $tool --error-exitcode 99 $(printf '%q' "$dev/rwkv_tests") --gtest_filter=$(printf '%q' "${groups[$group]}")"
+  done
 done
-exit $status
+run_steps "$@"
