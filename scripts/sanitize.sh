@@ -10,7 +10,7 @@
 # so no suppression can name them. ASan and UBSan still check those ranks. The GPU is never used (CUDA off).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mpi_tests='^cli\.(data_parallel|data_parallel_hang|report)$'
+mpi_tests='^cli\.(data_parallel|data_parallel_hang|report|train_reference)$'
 start=$SECONDS
 cmake --preset asan > /dev/null
 cmake --build --preset asan

@@ -98,7 +98,8 @@ torture_expect_start() {
 # ---- deterministic kill points (strace) -----------------------------------------------------------------------
 
 torture_syscalls=openat,write,writev,pwrite64,pwritev,rename,renameat,renameat2,unlink,unlinkat,ftruncate,fsync,fdatasync
-torture_strace() { strace -f -qq -o "$1" "${@:2}"; }
+# Under ASan (scripts/sanitize.sh) leak detection is off for traced runs: LeakSanitizer cannot work under ptrace.
+torture_strace() { ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" strace -f -qq -o "$1" "${@:2}"; }
 
 # torture_points NAME START_DIR SELECT REFERENCE: kills a resume of START_DIR's state (an empty directory: a
 # fresh run) just before each chosen syscall that changes the run's directory, and takes each killed run to
