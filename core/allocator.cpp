@@ -1,5 +1,7 @@
 #include "core/allocator.h"
+#include "core/allocator_testing.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <new>
 
@@ -27,10 +29,17 @@ void CpuAllocator::deallocate(void* pointer, size_t bytes) {
 
 AllocatorStats CpuAllocator::stats() const { return {in_use_.load(), peak_.load(), count_.load()}; }
 
+namespace {
+std::atomic<Allocator*> cuda_allocator_for_testing{nullptr};
+}  // namespace
+
 Allocator& allocator_for(Device device) {
   static CpuAllocator cpu_allocator;
   if (device.is_cpu()) return cpu_allocator;
+  if (Allocator* replacement = cuda_allocator_for_testing.load()) return *replacement;
   return cuda::device_allocator(device.index);
 }
+
+void set_cuda_allocator_for_testing(Allocator* allocator) { cuda_allocator_for_testing.store(allocator); }
 
 }  // namespace rwkv

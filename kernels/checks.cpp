@@ -6,6 +6,20 @@ namespace rwkv::ops::detail {
 
 namespace {
 
+template <typename Range>
+void check_same_device_of(const char* op, const Range& tensors) {
+  const Tensor* first = nullptr;
+  for (const Tensor* t : tensors) {
+    if (!t->defined()) continue;
+    if (!first) {
+      first = t;
+      continue;
+    }
+    RWKV_CHECK(t->device() == first->device(), op, ": operands on different devices: ", first->describe(), " and ",
+               t->describe());
+  }
+}
+
 void check_operands(const char* op, std::initializer_list<const Tensor*> tensors, bool allow_bf16) {
   const Tensor* first = nullptr;
   for (const Tensor* t : tensors) {
@@ -26,6 +40,14 @@ void check_operands(const char* op, std::initializer_list<const Tensor*> tensors
 }
 
 }  // namespace
+
+void check_same_device(const char* op, std::initializer_list<const Tensor*> tensors) {
+  check_same_device_of(op, tensors);
+}
+
+void check_same_device(const char* op, const std::vector<const Tensor*>& tensors) {
+  check_same_device_of(op, tensors);
+}
 
 void check_float_operands(const char* op, std::initializer_list<const Tensor*> tensors) {
   check_operands(op, tensors, false);

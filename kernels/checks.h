@@ -2,6 +2,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <vector>
 
 #include "core/tensor.h"
 
@@ -11,6 +12,11 @@ namespace rwkv::ops::detail {
 void check_float_operands(const char* op, std::initializer_list<const Tensor*> tensors);
 // The same for ops that also take bf16 (stored in bf16, computed in fp32): f32, bf16, or f64 on the CPU.
 void check_float_or_bf16_operands(const char* op, std::initializer_list<const Tensor*> tensors);
+// Every defined operand (undefined ones are absent optional operands) on one device, checked before an op reads
+// any of them: a CPU path must never dereference device memory, and a CUDA kernel never a host pointer. Each op
+// passes all of its tensor operands here first; the error names the op and the two tensors.
+void check_same_device(const char* op, std::initializer_list<const Tensor*> tensors);
+void check_same_device(const char* op, const std::vector<const Tensor*>& tensors);
 void check_same_shape(const char* op, const Tensor& a, const Tensor& b);
 void check_ids(const char* op, const Tensor& ids);  // i32 or i64
 // Every id in [0, limit); the error names the op, the offending value and its flat position.

@@ -14,7 +14,7 @@ void check_logits_targets(const char* op, const Tensor& logits, const Tensor& ta
              op, ": logits ", logits.describe(), " and targets ", targets.describe(),
              " disagree (expected targets of the logits' leading shape)");
   RWKV_CHECK(targets.numel() > 0, op, ": no positions");
-  RWKV_CHECK(targets.device() == logits.device(), op, ": logits and targets on different devices");
+  detail::check_same_device(op, {&logits, &targets});
 }
 
 CrossEntropyOutput cross_entropy_cuda(const Tensor& logits_in, const Tensor& targets_in) {
@@ -33,9 +33,6 @@ Tensor cross_entropy_backward_cuda(double grad_loss, const Tensor& logits_in, co
   const Tensor logits = logits_in.contiguous(), targets = targets_in.contiguous();
   const Tensor logsumexp = logsumexp_in.contiguous();
   const int64_t vocab = logits.size(-1), rows = targets.numel();
-  RWKV_CHECK(logsumexp.numel() == rows && logsumexp.device() == logits.device() && logsumexp.dtype() == DType::f32,
-             "cross_entropy_backward: logsumexp ", logsumexp.describe(), " does not match logits ",
-             logits.describe());
   Tensor grad = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
   detail::use_device_of(logits);
   cuda_kernels::cross_entropy_backward(logits.data<float>(), targets.raw_data(), detail::cuda_id_type(targets),
@@ -66,6 +63,11 @@ CrossEntropyOutput cross_entropy(const Tensor& logits_in, const Tensor& targets_
 Tensor cross_entropy_backward(double grad_loss, const Tensor& logits_in, const Tensor& targets_in,
                               const Tensor& logsumexp_in) {
   check_logits_targets("cross_entropy_backward", logits_in, targets_in);
+  detail::check_same_device("cross_entropy_backward", {&logits_in, &targets_in, &logsumexp_in});
+  RWKV_CHECK(logsumexp_in.defined() && logsumexp_in.numel() == targets_in.numel() &&
+                 logsumexp_in.dtype() == logits_in.dtype(),
+             "cross_entropy_backward: logsumexp ", logsumexp_in.defined() ? logsumexp_in.describe() : "undefined",
+             " does not match logits ", logits_in.describe(), " (one value per position, the logits' dtype)");
   if (logits_in.device().is_cuda()) return cross_entropy_backward_cuda(grad_loss, logits_in, targets_in, logsumexp_in);
   const Tensor logits = logits_in.contiguous(), targets = targets_in.contiguous();
   const Tensor logsumexp = logsumexp_in.contiguous();

@@ -44,6 +44,7 @@ Tensor unary(Unary op, const Tensor& x_in) {
 
 Tensor unary_backward(Unary op, const Tensor& grad_out_in, const Tensor& input_in, const Tensor& output_in) {
   const char* name = unary_name(op);
+  detail::check_same_device(name, {&grad_out_in, &input_in, &output_in});
   const bool needs_output = op == Unary::exp || op == Unary::sigmoid;
   const bool needs_input = op == Unary::relu || op == Unary::square;
   const Tensor grad_out = grad_out_in.contiguous();

@@ -63,6 +63,7 @@ Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
 Tensor embedding_backward(const Tensor& grad_out_in, const Tensor& ids_in, int64_t vocab) {
   detail::check_float_operands("embedding_backward", {&grad_out_in});
   detail::check_ids("embedding_backward", ids_in);
+  detail::check_same_device("embedding_backward", {&grad_out_in, &ids_in});
   if (grad_out_in.device().is_cuda()) return embedding_backward_cuda(grad_out_in, ids_in, vocab);
   const Tensor grad_out = grad_out_in.contiguous(), ids = ids_in.contiguous();
   const int64_t dim = grad_out.size(-1);

@@ -122,8 +122,9 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, DTyp
 }
 
 void matmul_into(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& out, double beta) {
-  const GemmPlan plan = plan_gemm("matmul_into", a, b, trans_a, trans_b);
   RWKV_CHECK(out.defined(), "matmul_into: the output is undefined");
+  detail::check_same_device("matmul_into", {&a, &b, &out});
+  const GemmPlan plan = plan_gemm("matmul_into", a, b, trans_a, trans_b);
   check_output_dtype("matmul_into", a, out.dtype());
   RWKV_CHECK(out.shape() == result_shape(a, plan) && out.is_contiguous(), "matmul_into: output ", out.describe(),
              " does not match the product's shape ", shape_str(result_shape(a, plan)));

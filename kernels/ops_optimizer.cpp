@@ -9,6 +9,7 @@
 namespace rwkv::ops {
 
 void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamHyper& hyper) {
+  detail::check_same_device("adam_step", {&param, &grad, &exp_avg, &exp_avg_sq});
   for (const Tensor* t : std::initializer_list<const Tensor*>{&param, &grad, &exp_avg, &exp_avg_sq}) {
     RWKV_CHECK(t->dtype() == DType::f32 && t->is_contiguous() && t->device() == param.device(),
                "adam_step: parameters, gradients and moments must be contiguous f32 on one device, got ",
@@ -45,6 +46,9 @@ double sum_of_squares(const Tensor& x_in) {
 
 void adam_step_(const std::vector<AdamTensor>& tensors, const AdamShared& hyper, double grad_scale) {
   if (tensors.empty()) return;
+  std::vector<const Tensor*> operands;
+  for (const AdamTensor& e : tensors) operands.insert(operands.end(), {e.param, e.grad, e.exp_avg, e.exp_avg_sq});
+  detail::check_same_device("adam_step", operands);
   const Device device = tensors.front().param->device();
   for (const AdamTensor& entry : tensors) {
     for (const Tensor* t : std::initializer_list<const Tensor*>{entry.param, entry.grad, entry.exp_avg,
@@ -84,6 +88,9 @@ void adam_step_(const std::vector<AdamTensor>& tensors, const AdamShared& hyper,
 
 double sum_of_squares(const std::vector<Tensor>& tensors_in) {
   if (tensors_in.empty()) return 0.0;
+  std::vector<const Tensor*> operands;
+  for (const Tensor& t : tensors_in) operands.push_back(&t);
+  detail::check_same_device("sum_of_squares", operands);
   std::vector<Tensor> tensors;
   for (const Tensor& t : tensors_in) {
     RWKV_CHECK(t.dtype() == DType::f32 && t.device() == tensors_in.front().device(),

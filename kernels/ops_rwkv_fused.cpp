@@ -2,6 +2,7 @@
 #include <string>
 
 #include "core/bf16.h"
+#include "kernels/checks.h"
 #include "kernels/cpu/rwkv_fused.h"
 #include "kernels/cuda/rwkv_fused.h"
 #include "kernels/cuda_dispatch.h"
@@ -25,8 +26,8 @@ void check_activations(const char* op, std::initializer_list<std::pair<const cha
                  " ", t->describe(), " has an unsupported dtype (f32 or bf16, or f64 on the CPU)");
       continue;
     }
-    RWKV_CHECK(t->device() == first->device(), op, ": ", name, " ", t->describe(), " is not on the device of ",
-               first_name, " ", first->describe());
+    RWKV_CHECK(t->device() == first->device(), op, ": operands on different devices: ", first_name, " ",
+               first->describe(), " and ", name, " ", t->describe());
     RWKV_CHECK(t->dtype() == first->dtype(), op, ": ", name, " ", t->describe(), " does not have the dtype of ",
                first_name, " ", first->describe());
   }
@@ -37,8 +38,8 @@ DType param_dtype(DType activation) { return activation == DType::f64 ? DType::f
 
 void check_param(const char* op, const char* name, const Tensor& param, const Tensor& activation, int64_t channels) {
   RWKV_CHECK(param.defined(), op, ": ", name, " is undefined");
-  RWKV_CHECK(param.device() == activation.device(), op, ": ", name, " ", param.describe(),
-             " is not on the device of the activations ", activation.describe());
+  RWKV_CHECK(param.device() == activation.device(), op, ": operands on different devices: activations ",
+             activation.describe(), " and ", name, " ", param.describe());
   RWKV_CHECK(param.dtype() == param_dtype(activation.dtype()), op, ": ", name, " ", param.describe(), " must be ",
              dtype_name(param_dtype(activation.dtype())), " for activations ", activation.describe());
   RWKV_CHECK(param.shape() == Shape{channels}, op, ": ", name, " ", param.describe(), " must be [", channels,
@@ -218,6 +219,7 @@ AddLayerNormOutput add_layernorm(const Tensor& x_in, const Tensor& delta_in, con
 AddLayerNormGrads add_layernorm_backward(const Tensor& grad_sum_in, const Tensor& grad_y_in, const Tensor& input_in,
                                          const Tensor& weight_in, const Tensor& mean_in, const Tensor& rstd_in) {
   const char* op = "add_layernorm_backward";
+  detail::check_same_device(op, {&grad_sum_in, &grad_y_in, &input_in, &weight_in, &mean_in, &rstd_in});
   check_activations(op, {{"input", &input_in}, {"grad_y", &grad_y_in}});
   check_same_shape(op, "grad_y", grad_y_in, "input", input_in);
   if (grad_sum_in.defined()) {

@@ -15,6 +15,7 @@ struct WkvDims {
 // parameter dtype: f32 for bf16 I/O, else the I/O dtype.
 WkvDims check_wkv(const char* op, const Tensor& time_decay, const Tensor& time_first, const Tensor& k,
                   const Tensor& v, const Tensor& state_in) {
+  detail::check_same_device(op, {&time_decay, &time_first, &k, &v, &state_in});
   detail::check_float_or_bf16_operands(op, {&k, &v});
   const DType param_dtype = k.dtype() == DType::bf16 ? DType::f32 : k.dtype();
   for (const Tensor* t : {&time_decay, &time_first, &state_in}) {
@@ -123,6 +124,8 @@ WkvOutput wkv(const Tensor& time_decay, const Tensor& time_first, const Tensor& 
 WkvGrads wkv_backward(const Tensor& time_decay, const Tensor& time_first, const Tensor& k_in, const Tensor& v_in,
                       const Tensor& y_in, const Tensor& grad_y_in, const Tensor& state_in_arg,
                       const Tensor& grad_state_out_arg) {
+  detail::check_same_device("wkv_backward", {&time_decay, &time_first, &k_in, &v_in, &y_in, &grad_y_in, &state_in_arg,
+                                             &grad_state_out_arg});
   const WkvDims d = check_wkv("wkv_backward", time_decay, time_first, k_in, v_in, state_in_arg);
   detail::check_same_shape("wkv_backward", y_in, k_in);
   detail::check_same_shape("wkv_backward", grad_y_in, k_in);
