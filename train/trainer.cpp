@@ -416,8 +416,10 @@ void TrainingRun::print_startup_table() {
 std::string TrainingRun::parallel_description() const {
   char parallel_note[128] = "";
   if (zero_) {
-    std::snprintf(parallel_note, sizeof(parallel_note), ", ZeRO-1 (%.2f MiB of Adam moments per rank)",
-                  static_cast<double>(zero_->moment_floats()) * 4.0 / (1 << 20));
+    std::snprintf(parallel_note, sizeof(parallel_note),
+                  ", ZeRO-1 (%.2f MiB of Adam moments per rank, exchanged in %s memory)",
+                  static_cast<double>(zero_->moment_floats()) * 4.0 / (1 << 20),
+                  zero_->buffer_device().is_cuda() ? "GPU" : "host");
   }
   if (communicator().is_data_parallel() && gradients_) {
     std::snprintf(parallel_note, sizeof(parallel_note),

@@ -1,5 +1,6 @@
 // The trainer on a GPU, through run_training as `rwkv train` runs it: a tiny fp32 run on cuda:0 follows the CPU
-// run's losses, and two identical GPU runs (and a resumed one) are bit-identical. Skips without a CUDA device.
+// run's losses, and two identical GPU runs (and a resumed one) are bit-identical; ZeRO-1 over a one-rank NCCL
+// communicator (its buffers on the GPU) equals the unsharded optimizer. Skips without a CUDA device.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,8 +9,13 @@
 
 #include "core/cuda_runtime.h"
 #include "train/io/checkpoint.h"
+#include "train/io/hdf5.h"
 #include "train/trainer.h"
 #include "tests/train/train_test_util.h"
+#ifdef RWKV_HAVE_NCCL
+#include "train/dist/local_launcher.h"
+#include "train/dist/nccl_communicator.h"
+#endif
 
 namespace rwkv {
 namespace {
@@ -63,6 +69,43 @@ TEST_F(CudaTrainer, FollowsTheCpuRunAndIsDeterministic) {
   EXPECT_EQ(split, losses(gpu)) << "3 steps + resume differ from a straight GPU run";
   EXPECT_EQ(read_train_state(part2.last_checkpoint).global_step, gpu.global_step);
 }
+
+#ifdef RWKV_HAVE_NCCL
+std::vector<float> all_values(const std::string& checkpoint, const char* group) {
+  const hdf5::File file = hdf5::File::open_read(checkpoint);
+  std::vector<float> values;
+  const hdf5::Group g = file.open_group(group);
+  for (const std::string& name : g.members()) {
+    if (!g.contains_dataset(name)) continue;
+    const auto v = g.read_tensor(name, DType::f32).to_vector<float>();
+    values.insert(values.end(), v.begin(), v.end());
+  }
+  return values;
+}
+
+// ZeRO-1 keeps its flat gradient and parameter buffers on the GPU under NCCL (reduce-scatter and all-gather of
+// device memory, multi-tensor Adam on the shard); with one rank it must equal the unsharded optimizer, moments
+// included, through a save and a resume.
+TEST_F(CudaTrainer, ZeroOneOverNcclEqualsTheUnshardedOptimizer) {
+  const auto nccl = dist::make_nccl_over_tcp({0, 1, 0, 1}, "127.0.0.1", dist::pick_free_port(), 0,
+                                             std::chrono::seconds(60));
+  TrainerHooks hooks = quiet_;
+  hooks.communicator = nccl.get();
+  const TrainOutcome plain = run_training(config("plain", "cuda:0"), hooks);
+  TrainConfig sharded = config("zero", "cuda:0");
+  sharded.zero = 1;
+  sharded.max_steps = 3;
+  run_training(sharded, hooks);
+  sharded.max_steps = 0;
+  sharded.resume = "auto";
+  const TrainOutcome rest = run_training(sharded, hooks);
+  ASSERT_EQ(rest.global_step, plain.global_step);
+  const std::string a = plain.last_checkpoint, b = rest.last_checkpoint;
+  EXPECT_EQ(all_values(a, "model"), all_values(b, "model"));
+  EXPECT_EQ(all_values(a, "optimizer/exp_avg"), all_values(b, "optimizer/exp_avg"));
+  EXPECT_EQ(all_values(a, "optimizer/exp_avg_sq"), all_values(b, "optimizer/exp_avg_sq"));
+}
+#endif
 
 }  // namespace
 }  // namespace rwkv
