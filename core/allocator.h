@@ -30,6 +30,9 @@ public:
   virtual void deallocate(void* pointer, size_t bytes) = 0;
   virtual Device device() const = 0;
   virtual AllocatorStats stats() const = 0;
+  // Starts the peaks over from what is in use (and reserved) now: a benchmark of several models in one process
+  // reports each model's own peak.
+  virtual void reset_peak() = 0;
 };
 
 // The process-wide allocator for a device (CUDA ones throw when the build or the machine has no CUDA).
@@ -43,6 +46,7 @@ public:
   void deallocate(void* pointer, size_t bytes) override;
   Device device() const override { return Device::cpu(); }
   AllocatorStats stats() const override;
+  void reset_peak() override { peak_.store(in_use_.load()); }
 
 private:
   std::atomic<int64_t> in_use_{0};

@@ -45,6 +45,12 @@ private:
   [[maybe_unused]] void* previous_stream_;
 };
 
+// ---- host waits on the device (a copy to the host, a stream or device synchronisation): every place in this
+// project that blocks the CPU on the GPU counts itself, so that `rwkv bench train` can show how many a training
+// step has. A process-wide count since start (0 without CUDA).
+void count_host_wait();
+int64_t host_waits();
+
 // ---- the caching allocator behind device_allocator(): statistics come from Allocator::stats().
 void empty_cache(int device);  // returns every wholly free cached segment to the device
 

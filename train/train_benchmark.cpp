@@ -29,12 +29,15 @@ double median(std::vector<double> values) {
   return values.size() % 2 == 1 ? values[middle] : 0.5 * (values[middle - 1] + values[middle]);
 }
 
-// Wall-clock milliseconds of fn(). On a GPU the device is synchronised on both sides, so the time covers the
-// kernels fn() launched and not only their launch.
-double timed_ms(const Device& device, const std::function<void()>& fn) {
+// Wall-clock milliseconds of fn(), adding the host waits fn() itself made to `host_waits`. On a GPU the device
+// is synchronised on both sides (not counted), so the time covers the kernels fn() launched and not only their
+// launch.
+double timed_ms(const Device& device, int64_t& host_waits, const std::function<void()>& fn) {
   if (device.is_cuda()) cuda::synchronize(device.index);
   const auto start = std::chrono::steady_clock::now();
+  const int64_t waits_before = cuda::host_waits();
   fn();
+  host_waits += cuda::host_waits() - waits_before;
   if (device.is_cuda()) cuda::synchronize(device.index);
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
@@ -81,6 +84,14 @@ TrainBenchmarkReport run_train_benchmark(const TrainConfig& config_in, const Tra
   config.validate();
   const Device device = parse_device(config.device);
   ops::set_allow_tf32(config.precision == "tf32");
+  // This benchmark's own peaks: an earlier one in the same process (rwkv bench train --official) has freed its
+  // model; its cached segments go back to the device.
+  Allocator& allocator = allocator_for(device);
+  if (device.is_cuda()) {
+    cuda::synchronize(device.index);
+    cuda::empty_cache(device.index);
+  }
+  allocator.reset_peak();
 
   Rwkv4 model(config.model());
   model.set_gradient_checkpointing(config.grad_cp == 1);
@@ -106,15 +117,24 @@ TrainBenchmarkReport run_train_benchmark(const TrainConfig& config_in, const Tra
 
   Generator tokens(config.seed);
   std::vector<double> step_ms, forward_ms, backward_ms, optimizer_ms;
+  int64_t host_waits = 0, device_allocations_before = 0;
   model.zero_grad();
   for (int64_t step = 0; step < options.warmup + options.steps; ++step) {
+    if (step == options.warmup) {
+      host_waits = 0;
+      device_allocations_before = allocator.stats().device_allocations;
+    }
+    // The batch's upload waits like the trainer's does each step: counted, not timed (the random ids are made
+    // on the host, which the trainer's data path does not do).
+    const int64_t waits_before_upload = cuda::host_waits();
     const Batch batch = random_batch(tokens, config.micro_bsz, config.ctx_len, config.vocab_size, device);
+    host_waits += cuda::host_waits() - waits_before_upload;
     const double lr = learning_rate(config, shape, step);
     ag::Variable loss;
     const double forward =
-        timed_ms(device, [&] { loss = model.loss(batch.inputs, batch.targets); });
-    const double backward = timed_ms(device, [&] { loss.backward(); });
-    const double update = timed_ms(device, [&] {
+        timed_ms(device, host_waits, [&] { loss = model.loss(batch.inputs, batch.targets); });
+    const double backward = timed_ms(device, host_waits, [&] { loss.backward(); });
+    const double update = timed_ms(device, host_waits, [&] {
       optimizer.step(lr);
       model.zero_grad();
     });
@@ -135,7 +155,12 @@ TrainBenchmarkReport run_train_benchmark(const TrainConfig& config_in, const Tra
     report.mfu = model_flops_utilisation(static_cast<double>(report.non_embedding_parameters),
                                          report.tokens_per_second, *report.peak_tflops);
   }
-  report.peak_memory_bytes = allocator_for(device).stats().peak_bytes_in_use;
+  const AllocatorStats stats = allocator.stats();
+  report.peak_memory_bytes = stats.peak_bytes_in_use;
+  report.peak_reserved_bytes = stats.peak_bytes_reserved;
+  report.device_allocations_per_step =
+      static_cast<double>(stats.device_allocations - device_allocations_before) / static_cast<double>(options.steps);
+  report.host_waits_per_step = static_cast<double>(host_waits) / static_cast<double>(options.steps);
   return report;
 }
 

@@ -31,7 +31,13 @@ struct TrainBenchmarkReport {
   double tokens_per_second = 0;           // tokens_per_step / step_ms
   std::optional<double> peak_tflops;      // the GPU's dense bf16 peak, when known
   std::optional<double> mfu;              // fraction of peak_tflops (6 · non-embedding parameters · tokens/s)
-  int64_t peak_memory_bytes = 0;          // the device allocator's peak since the process started
+  int64_t peak_memory_bytes = 0;          // the allocator's peak in use during this benchmark (model included)
+  int64_t peak_reserved_bytes = 0;        // the caching allocator's peak held from the device (0 on the CPU)
+  // Per timed step, on a GPU (0 on the CPU): segments the caching allocator had to take from the device
+  // (cudaMalloc; 0 once its cache is warm) and host waits on the device (copies to the host, synchronisations:
+  // core/cuda_runtime.h's count), each phase counted between its own timing synchronisations.
+  double device_allocations_per_step = 0;
+  double host_waits_per_step = 0;
   double last_loss = 0;                   // of the last step, a sanity check (about ln(vocab) at the start)
 };
 

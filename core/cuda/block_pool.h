@@ -75,6 +75,7 @@ public:
   void deallocate(void* pointer);
   void release_cached();  // gives every wholly free segment back to the device
   AllocatorStats stats() const;
+  void reset_peak();  // the peaks start over from what is in use and reserved now
 
 private:
   struct Block {

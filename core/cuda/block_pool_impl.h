@@ -106,6 +106,12 @@ inline AllocatorStats BlockPool::stats() const {
   return stats_;
 }
 
+inline void BlockPool::reset_peak() {
+  std::lock_guard lock(mutex_);
+  stats_.peak_bytes_in_use = stats_.bytes_in_use;
+  stats_.peak_bytes_reserved = stats_.bytes_reserved;
+}
+
 inline BlockPool::Block* BlockPool::take_best_fit(size_t rounded, StreamId stream, bool small_pool) {
   FreeSet& pool = pool_for(small_pool);
   Block key(nullptr, rounded, stream, small_pool);

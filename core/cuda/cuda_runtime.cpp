@@ -91,6 +91,7 @@ public:
   void deallocate(void* pointer, size_t) override { pool_.deallocate(pointer); }
   Device device() const override { return Device::cuda(index_); }
   AllocatorStats stats() const override { return pool_.stats(); }
+  void reset_peak() override { pool_.reset_peak(); }
   void empty_cache() { pool_.release_cached(); }
 
 private:
@@ -171,6 +172,7 @@ void destroy_stream(int device, void* stream) {
 
 void synchronize(int device) {
   set_device(device);
+  count_host_wait();
   check_cuda(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
 }
 
@@ -237,6 +239,7 @@ void memcpy_blocking(void* dst, const void* src, size_t bytes, CopyKind kind, in
                                                                       : cudaMemcpyDeviceToDevice;
   const cudaStream_t stream = stream_of(device);
   check_cuda(cudaMemcpyAsync(dst, src, bytes, cuda_kind, stream), "cudaMemcpyAsync");
+  count_host_wait();
   check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize after a copy");
 }
 

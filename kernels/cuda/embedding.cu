@@ -4,6 +4,7 @@
 // as the CPU does (so the two agree bit for bit).
 #include <cub/device/device_radix_sort.cuh>
 
+#include "core/cuda_runtime.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kernels.h"
 
@@ -145,6 +146,7 @@ int64_t first_id_out_of_range(const void* ids, IdType id_type, int64_t count, in
   check_launch("cuda id range check");
   unsigned long long host = 0;
   check_cuda(cudaMemcpyAsync(&host, first_bad, sizeof(host), cudaMemcpyDeviceToHost, s), "id range check (copy)");
+  rwkv::cuda::count_host_wait();
   check_cuda(cudaStreamSynchronize(s), "id range check (synchronize)");
   return host == ~0ull ? -1 : static_cast<int64_t>(host);
 }

@@ -3,6 +3,7 @@
 // tensors in one launch: a host-built table of (tensor, first element) chunks goes to the device with the step.
 #include <vector>
 
+#include "core/cuda_runtime.h"
 #include "kernels/cuda/common.cuh"
 #include "kernels/cuda/kernels.h"
 
@@ -127,6 +128,7 @@ double sum_of_squares(const float* x, int64_t n) {
   check_launch("cuda sum_of_squares (total)");
   double host = 0;
   check_cuda(cudaMemcpyAsync(&host, total, sizeof(host), cudaMemcpyDeviceToHost, s), "cuda sum_of_squares (copy)");
+  rwkv::cuda::count_host_wait();
   check_cuda(cudaStreamSynchronize(s), "cuda sum_of_squares (synchronize)");
   return host;
 }
@@ -199,6 +201,7 @@ double multi_tensor_sum_of_squares(const float* const* tensors, const int64_t* s
   check_launch("cuda multi-tensor sum_of_squares (total)");
   double host = 0;
   check_cuda(cudaMemcpyAsync(&host, total, sizeof(host), cudaMemcpyDeviceToHost, s), "cuda sum_of_squares (copy)");
+  rwkv::cuda::count_host_wait();
   check_cuda(cudaStreamSynchronize(s), "cuda sum_of_squares (synchronize)");
   return host;
 }

@@ -121,6 +121,21 @@ def bench_train_details(work, name):
         return ""
 
 
+def bench_official_details(log):
+    """One line per row of `rwkv bench train --official`'s table: tokens/s (x official), peak, goal."""
+    lines = []
+    for row in log.splitlines():
+        cells = [c.strip() for c in row.strip().strip("|").split("|")]
+        if len(cells) != 11 or cells[0] in ("workload", "---"):
+            continue
+        if cells[1].startswith("failed"):
+            lines.append(f"     {cells[0]}: {clip(cells[1], 120)}")
+            continue
+        lines.append(f"     {cells[0]}: {cells[1]} tok/s ({cells[2]}), {cells[3]} model TFLOP/s, peak {cells[5]} GiB, "
+                     f"{cells[8]} cudaMalloc + {cells[9]} waits/step; {clip(cells[10], 60)}")
+    return lines
+
+
 def gpu_details(log):
     rows = [l for l in log.splitlines() if l.strip() and not l.startswith("====") and "name" not in l.lower()]
     if rows and "," in rows[0]:
@@ -170,6 +185,8 @@ def main():
             head += " | " + clip(bench_wkv_details(log), 200)
         elif kind == "bench-train" and bench_train_details(args.work, name):
             head += " | " + bench_train_details(args.work, name)
+        elif kind == "bench-official":
+            extra = bench_official_details(log)
         elif kind == "data-parallel":
             extra = [f"     {clip(l, 140)}" for l in log.splitlines() if "median" in l or "FAILED" in l][:4]
         elif kind == "sanitizer" and not ok:

@@ -47,4 +47,27 @@ if "$rwkv" bench train --config tiny.ini --steps 0 2> steps.err; then fail "--st
 grep -q -- "--steps" steps.err || fail "the --steps error does not name it: $(cat steps.err)"
 if "$rwkv" bench --config tiny.ini --data_type binidx 2> vocab.err; then fail "a missing vocab_size was accepted"; fi
 grep -q "vocab_size" vocab.err || fail "the vocab error does not name vocab_size: $(cat vocab.err)"
+# --official: RWKV-LM's five workloads in one call. Shrunk to fit this machine (the keys given apply to every
+# row), the table must say the rows are not comparable and give no ratio; micro_bsz and grad_cp stay the
+# workloads' own (16, 16 with grad_cp, 32, 16, 8).
+small=(--device cpu --n_layer 2 --n_embd 32 --ctx_len 8 --vocab_size 64 --steps 1 --warmup 0)
+"$rwkv" bench train --official "${small[@]}" > official.log 2> official.err || fail "--official failed: $(cat official.err)"
+for field in "RWKV-LM v4neo" "not comparable with the official figures: given n_layer n_embd ctx_len vocab_size"              "| 169M B16 |" "| 169M B16 grad_cp |" "| 169M B32 |" "| 430M B16 |" "| 1.5B B8 |" "x official"; do
+  grep -qF "$field" official.log || fail "the --official table has no '$field':"$'\n'"$(cat official.log)"
+done
+grep -F "| 169M B16 |" official.log | grep -qF "| - |" || fail "a shrunk row shows a ratio: $(cat official.log)"
+if grep -q "met" official.log; then fail "a shrunk row claims a goal: $(cat official.log)"; fi
+"$rwkv" bench train --official "${small[@]}" --json > official.json 2> /dev/null
+/usr/bin/python3 - official.json <<'PY' || fail "bad --official JSON: $(cat official.json)"
+import json, sys
+suite = json.load(open(sys.argv[1]))
+assert suite["suite"] == "official" and suite["comparable"] is False, suite
+rows = suite["rows"]
+assert [r["workload"] for r in rows] == ["169M B16", "169M B16 grad_cp", "169M B32", "430M B16", "1.5B B8"], rows
+assert [r["report"]["micro_bsz"] for r in rows] == [16, 16, 32, 16, 8], rows
+assert rows[0]["official_tokens_per_second"] == 156000 and rows[1]["official_tokens_per_second"] is None, rows
+assert all(r["goal_met"] is None and r["report"]["tokens_per_second"] > 0 for r in rows), rows
+assert all(r["report"]["ctx_len"] == 8 and r["report"]["peak_memory_bytes"] > 0 for r in rows), rows
+PY
+
 echo "bench_train: ok"

@@ -59,8 +59,13 @@ printf 'lab_bad on NVIDIA H100\n  check v2 backward                  FAIL  max |
 printf '\nlab_bad: SOME CHECKS FAILED\n'
 exit 1
 EOF
+# `bench train --official` is the real binary's table, shrunk to run on the CPU in a second.
 cat > dev/rwkv <<'EOF'
 #!/usr/bin/env bash
+if [ "$1 $2 $3" = "bench train --official" ]; then
+  exec "$REAL_RWKV" bench train --official --device cpu --n_layer 2 --n_embd 32 --ctx_len 8 --vocab_size 64 \
+    --steps 1 --warmup 0
+fi
 case "$1 $2" in
   "bench wkv") printf 'kernel     pass               median ms\nv1 fp32    forward                 0.123      0.120\nv1 fp32    forward+backward        0.456      0.450\n';;
   "bench train") echo '{"tokens_per_second": 412345.6, "mfu": 0.351, "peak_memory_bytes": 10737418240}';;
@@ -75,7 +80,8 @@ device() {  # device <out dir> <arguments...>: the script with the stand-ins, it
   shift
   mkdir -p "$out"
   code=0
-  PATH="$PWD/bin:$PATH" OUT="$PWD/$out" RWKV_DEVICE_DIR="$PWD/dev" RWKV_STEP_TIMEOUT=2 timeout 60 bash "$script" "$@" \
+  REAL_RWKV="$rwkv" PATH="$PWD/bin:$PATH" OUT="$PWD/$out" RWKV_DEVICE_DIR="$PWD/dev" RWKV_STEP_TIMEOUT=2 \
+    timeout 60 bash "$script" "$@" \
     > "$out.log" 2>&1 || code=$?
 }
 step_lines() { sed '/^$/q' "$1" | sed '/^$/d'; }  # the lines printed while running (before the summary)
@@ -152,6 +158,15 @@ has out7/summary.txt "--failed-from summary.txt"
 cp out7/summary.txt many-summary.txt  # the file names every failed step, the cut ones after the summary
 FAKE_MANY=100 device out8 --failed-from many-summary.txt
 [ "$(step_lines out8.log | wc -l)" -eq 103 ] || { step_lines out8.log | head; fail "expected the 103 failed steps re-run"; }
+
+# bench:official: one summary line per workload of the real table (here shrunk, so no ratio and no goal).
+device out9 bench:official
+[ "$code" -eq 0 ] || { cat out9.log; fail "bench:official exited $code"; }
+for workload in "169M B16" "169M B16 grad_cp" "169M B32" "430M B16" "1.5B B8"; do
+  grep -qE "^     $workload: [0-9]+ tok/s \(-\), [0-9.]+ model TFLOP/s, peak [0-9.]+ GiB, - cudaMalloc \+ - waits/step;" \
+    out9/summary.txt || { cat out9/summary.txt; fail "the summary has no line for $workload"; }
+done
+tar -xzf out9/logs.tar.gz -C out9 && grep -rqF "| 1.5B B8 |" out9 || fail "the archive lacks the official table"
 
 # The real test executable lists its Cuda* suites as steps (they skip without a GPU).
 real_tests="$(dirname "$rwkv")/../tests/rwkv_tests"

@@ -119,6 +119,27 @@ TEST(CoreBlockPool, LargeBlocksSplitAndPartlyUsedSegmentsStay) {
   EXPECT_EQ(stats.peak_bytes_reserved, static_cast<int64_t>(100 * kMiB));
 }
 
+TEST(CoreBlockPool, ResetPeakStartsThePeaksOverFromWhatIsHeldNow) {
+  FakeDevice device(1 << 30);
+  BlockPool pool(device);
+  void* big = pool.allocate(100 * kMiB, 0);
+  pool.deallocate(big);
+  void* small = pool.allocate(10 * kMiB, 0);  // carved from the cached 100 MiB segment
+  pool.reset_peak();
+  AllocatorStats stats = pool.stats();
+  EXPECT_EQ(stats.peak_bytes_in_use, static_cast<int64_t>(10 * kMiB));
+  EXPECT_EQ(stats.peak_bytes_reserved, static_cast<int64_t>(100 * kMiB));  // the segment is still held
+  pool.deallocate(small);
+  pool.release_cached();
+  pool.reset_peak();
+  stats = pool.stats();
+  EXPECT_EQ(stats.peak_bytes_in_use, 0);
+  EXPECT_EQ(stats.peak_bytes_reserved, 0);
+  void* next = pool.allocate(20 * kMiB, 0);
+  EXPECT_EQ(pool.stats().peak_bytes_in_use, static_cast<int64_t>(20 * kMiB));
+  pool.deallocate(next);
+}
+
 TEST(CoreBlockPool, OutOfMemoryFreesTheCacheAndRetriesOnce) {
   FakeDevice device(64 * kMiB);
   BlockPool pool(device);

@@ -33,6 +33,7 @@ public:
   void deallocate(void* pointer, size_t bytes) override { munmap(pointer, rounded(bytes)); }
   Device device() const override { return Device::cuda(0); }
   AllocatorStats stats() const override { return {}; }
+  void reset_peak() override {}
 
 private:
   static size_t rounded(size_t bytes) { return std::max<size_t>(bytes, 1); }

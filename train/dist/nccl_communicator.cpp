@@ -112,6 +112,7 @@ struct NcclCommunicator::State {
   // must end in an error, not a hang.
   template <typename Query>
   void wait_until_done(const char* what, std::optional<Clock::time_point> until, Query is_done) {
+    cuda::count_host_wait();
     for (;;) {
       const cudaError_t status = is_done();
       if (status == cudaSuccess) return;
@@ -206,6 +207,7 @@ void unstage(const Staged& staged, void* output, size_t output_bytes, cudaStream
   if (!staged.output_on_host) return;
   check_cuda(cudaMemcpyAsync(output, staged.output, output_bytes, cudaMemcpyDeviceToHost, stream),
              "cudaMemcpyAsync (unstage the output)");
+  cuda::count_host_wait();
   check_cuda(cudaStreamSynchronize(stream), "cudaStreamSynchronize (unstage the output)");
 }
 
