@@ -57,6 +57,11 @@ void empty_cache(int device);  // returns every wholly free cached segment to th
 // ---- benchmarking: the device time of the work fn() enqueues on the current stream (CUDA events), in ms;
 // flush_l2 overwrites a buffer larger than the L2 cache so that the next timed run starts cold.
 double time_ms(int device, const std::function<void()>& fn);
+// An event recorded now on the device's current stream (for timing a span of enqueued work), the device time
+// between two of them once both have completed (this waits for `end`), and its release.
+void* record_event(int device);
+double elapsed_ms(void* start, void* end);
+void destroy_event(void* event);
 void flush_l2(int device);
 std::string device_name(int device);  // "NVIDIA H100 80GB HBM3"
 

@@ -1,9 +1,11 @@
 // Copies between layouts, dtypes and devices: contiguous(), clone(), to(), copy_(), fill_(), to_vector().
+#include <cmath>
 #include <cstring>
 #include <type_traits>
 
 #include "core/bf16.h"
 #include "core/cuda_runtime.h"
+#include "core/op_profile.h"
 #include "core/tensor.h"
 
 namespace rwkv {
@@ -125,6 +127,7 @@ Tensor Tensor::to(Device device) const {
 
 void Tensor::copy_(const Tensor& source) {
   RWKV_CHECK(defined() && source.defined(), "copy_: undefined tensor");
+  profile::Scope profile_scope("copy / convert", source.device().is_cuda() ? source.device() : device_);
   RWKV_CHECK(source.shape() == shape_, "copy_: source ", source.describe(), " does not match destination ",
              describe());
   if (source.device() == device_) {
@@ -158,6 +161,7 @@ void Tensor::copy_(const Tensor& source) {
 
 void Tensor::fill_(double value) {
   RWKV_CHECK(defined(), "fill_: the tensor is undefined");
+  profile::Scope profile_scope("copy / convert", device_);
   if (device_.is_cpu()) {
     dispatch_dtype(dtype_, [&](auto d) {
       using D = decltype(d);
@@ -169,6 +173,12 @@ void Tensor::fill_(double value) {
       broadcast.strides_ = Shape(shape_.size(), 0);
       copy_cpu(broadcast, *this);
     });
+    return;
+  }
+  if (value == 0.0 && !std::signbit(value) && is_contiguous()) {
+    // +0 is all-zero bytes in every dtype: a memset on the stream, no upload and no host wait (zero_() runs
+    // inside training steps).
+    cuda::memset_zero(raw_data(), static_cast<size_t>(numel()) * dtype_size(dtype_), device_.index);
     return;
   }
   Tensor source = full({1}, value, dtype_, Device::cpu()).to(device_);

@@ -1,3 +1,4 @@
+#include "core/op_profile.h"
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cuda_dispatch.h"
@@ -43,6 +44,7 @@ Tensor cross_entropy_backward_cuda(double grad_loss, const Tensor& logits_in, co
 }  // namespace
 
 CrossEntropyOutput cross_entropy(const Tensor& logits_in, const Tensor& targets_in) {
+  profile::Scope profile_scope("cross-entropy", logits_in.device());
   check_logits_targets("cross_entropy", logits_in, targets_in);
   detail::check_id_range("cross_entropy", targets_in, logits_in.size(-1), "target");
   if (logits_in.device().is_cuda()) return cross_entropy_cuda(logits_in, targets_in);
@@ -62,6 +64,7 @@ CrossEntropyOutput cross_entropy(const Tensor& logits_in, const Tensor& targets_
 
 Tensor cross_entropy_backward(double grad_loss, const Tensor& logits_in, const Tensor& targets_in,
                               const Tensor& logsumexp_in) {
+  profile::Scope profile_scope("cross-entropy", logits_in.device());
   check_logits_targets("cross_entropy_backward", logits_in, targets_in);
   detail::check_same_device("cross_entropy_backward", {&logits_in, &targets_in, &logsumexp_in});
   RWKV_CHECK(logsumexp_in.defined() && logsumexp_in.numel() == targets_in.numel() &&
@@ -85,6 +88,7 @@ Tensor cross_entropy_backward(double grad_loss, const Tensor& logits_in, const T
 }
 
 void l2wrap_backward_(Tensor& grad_logits, const Tensor& logits_in, double factor) {
+  profile::Scope profile_scope("cross-entropy", logits_in.device());
   detail::check_float_operands("l2wrap_backward", {&grad_logits, &logits_in});
   detail::check_same_shape("l2wrap_backward", grad_logits, logits_in);
   RWKV_CHECK(grad_logits.is_contiguous(), "l2wrap_backward: gradient must be contiguous");

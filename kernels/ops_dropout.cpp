@@ -1,4 +1,5 @@
 #include "core/bf16.h"
+#include "core/op_profile.h"
 #include "kernels/checks.h"
 #include "kernels/cuda/dropout.h"
 #include "kernels/cuda_dispatch.h"
@@ -38,6 +39,7 @@ uint64_t dropout_site_seed(uint64_t seed, int64_t layer, int64_t place) {
 }
 
 Tensor keyed_dropout(const Tensor& x_in, const DropoutKey& key) {
+  profile::Scope profile_scope("dropout", x_in.device());
   RWKV_CHECK(key.probability >= 0 && key.probability < 1, "keyed_dropout: probability must be in [0, 1), got ",
              key.probability);
   RWKV_CHECK(x_in.dim() >= 1 && key.sample_stride >= 1, "keyed_dropout: expects [rows, ...] and a stride >= 1, got ",

@@ -1,3 +1,4 @@
+#include "core/op_profile.h"
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cuda/kernels.h"
@@ -26,6 +27,7 @@ Tensor widened(const Tensor& t) { return t.defined() ? t.to(DType::f32) : Tensor
 }  // namespace
 
 Tensor unary(Unary op, const Tensor& x_in) {
+  profile::Scope profile_scope("elementwise", x_in.device());
   detail::check_float_or_bf16_operands(unary_name(op), {&x_in});
   if (detail::is_cpu_bf16(x_in)) return unary(op, widened(x_in)).to(DType::bf16);
   const Tensor x = x_in.contiguous();
@@ -43,6 +45,7 @@ Tensor unary(Unary op, const Tensor& x_in) {
 }
 
 Tensor unary_backward(Unary op, const Tensor& grad_out_in, const Tensor& input_in, const Tensor& output_in) {
+  profile::Scope profile_scope("elementwise", grad_out_in.device());
   const char* name = unary_name(op);
   detail::check_same_device(name, {&grad_out_in, &input_in, &output_in});
   const bool needs_output = op == Unary::exp || op == Unary::sigmoid;
@@ -73,6 +76,7 @@ Tensor unary_backward(Unary op, const Tensor& grad_out_in, const Tensor& input_i
 }
 
 Tensor binary(Binary op, const Tensor& a_in, const Tensor& b_in) {
+  profile::Scope profile_scope("elementwise", a_in.device());
   const char* name = binary_name(op);
   detail::check_float_or_bf16_operands(name, {&a_in, &b_in});
   const Shape out_shape = broadcast_shapes(a_in.shape(), b_in.shape(), name);
@@ -113,6 +117,7 @@ Tensor binary(Binary op, const Tensor& a_in, const Tensor& b_in) {
 }
 
 Tensor affine(const Tensor& x_in, double scale, double shift) {
+  profile::Scope profile_scope("elementwise", x_in.device());
   detail::check_float_or_bf16_operands("affine", {&x_in});
   if (detail::is_cpu_bf16(x_in)) return affine(widened(x_in), scale, shift).to(DType::bf16);
   const Tensor x = x_in.contiguous();
@@ -131,6 +136,7 @@ Tensor affine(const Tensor& x_in, double scale, double shift) {
 }
 
 void accumulate_(Tensor& into, const Tensor& value_in) {
+  profile::Scope profile_scope("elementwise", into.device());
   detail::check_float_or_bf16_operands("accumulate_", {&into});
   detail::check_float_or_bf16_operands("accumulate_", {&value_in});
   RWKV_CHECK(into.device() == value_in.device(), "accumulate_: operands on different devices: ", into.describe(),

@@ -1,3 +1,4 @@
+#include "core/op_profile.h"
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cuda_dispatch.h"
@@ -39,6 +40,7 @@ Tensor embedding_backward_cuda(const Tensor& grad_out_in, const Tensor& ids_in, 
 }  // namespace
 
 Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
+  profile::Scope profile_scope("embedding", table_in.device());
   detail::check_float_operands("embedding", {&table_in});
   detail::check_ids("embedding", ids_in);
   RWKV_CHECK(table_in.dim() == 2, "embedding: table must be [vocab, dim], got ", table_in.describe());
@@ -61,6 +63,7 @@ Tensor embedding(const Tensor& table_in, const Tensor& ids_in) {
 }
 
 Tensor embedding_backward(const Tensor& grad_out_in, const Tensor& ids_in, int64_t vocab) {
+  profile::Scope profile_scope("embedding", grad_out_in.device());
   detail::check_float_operands("embedding_backward", {&grad_out_in});
   detail::check_ids("embedding_backward", ids_in);
   detail::check_same_device("embedding_backward", {&grad_out_in, &ids_in});

@@ -1,3 +1,4 @@
+#include "core/op_profile.h"
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cuda_dispatch.h"
@@ -47,6 +48,7 @@ LayerNormGrads layernorm_backward_cuda(const Tensor& grad_y_in, const Tensor& x_
 }  // namespace
 
 LayerNormOutput layernorm(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, double eps) {
+  profile::Scope profile_scope("layernorm", x_in.device());
   detail::check_float_operands("layernorm", {&x_in, &weight_in, &bias_in});
   check_layernorm_params("layernorm", x_in, weight_in, bias_in);
   if (x_in.device().is_cuda()) return layernorm_cuda(x_in, weight_in, bias_in, eps);
@@ -64,6 +66,7 @@ LayerNormOutput layernorm(const Tensor& x_in, const Tensor& weight_in, const Ten
 
 LayerNormGrads layernorm_backward(const Tensor& grad_y_in, const Tensor& x_in, const Tensor& weight_in,
                                   const Tensor& mean_in, const Tensor& rstd_in) {
+  profile::Scope profile_scope("layernorm", grad_y_in.device());
   detail::check_float_operands("layernorm_backward", {&grad_y_in, &x_in, &weight_in, &mean_in, &rstd_in});
   detail::check_same_shape("layernorm_backward", grad_y_in, x_in);
   if (x_in.device().is_cuda()) return layernorm_backward_cuda(grad_y_in, x_in, weight_in, mean_in, rstd_in);

@@ -1,5 +1,6 @@
 #include <atomic>
 
+#include "core/op_profile.h"
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cuda_dispatch.h"
@@ -114,6 +115,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b) {
 }
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, DType out_dtype) {
+  profile::Scope profile_scope("gemm", a.device());
   const GemmPlan plan = plan_gemm("matmul", a, b, trans_a, trans_b);
   check_output_dtype("matmul", a, out_dtype);
   Tensor out = Tensor::empty(result_shape(a, plan), out_dtype, a.device());
@@ -122,6 +124,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, DTyp
 }
 
 void matmul_into(const Tensor& a, const Tensor& b, bool trans_a, bool trans_b, Tensor& out, double beta) {
+  profile::Scope profile_scope("gemm", a.device());
   RWKV_CHECK(out.defined(), "matmul_into: the output is undefined");
   detail::check_same_device("matmul_into", {&a, &b, &out});
   const GemmPlan plan = plan_gemm("matmul_into", a, b, trans_a, trans_b);

@@ -1,6 +1,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/op_profile.h"
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cuda_dispatch.h"
@@ -9,6 +10,7 @@
 namespace rwkv::ops {
 
 void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, const AdamHyper& hyper) {
+  profile::Scope profile_scope("optimizer", param.device());
   detail::check_same_device("adam_step", {&param, &grad, &exp_avg, &exp_avg_sq});
   for (const Tensor* t : std::initializer_list<const Tensor*>{&param, &grad, &exp_avg, &exp_avg_sq}) {
     RWKV_CHECK(t->dtype() == DType::f32 && t->is_contiguous() && t->device() == param.device(),
@@ -35,6 +37,7 @@ void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_
 }
 
 double sum_of_squares(const Tensor& x_in) {
+  profile::Scope profile_scope("optimizer", x_in.device());
   RWKV_CHECK(x_in.dtype() == DType::f32, "sum_of_squares: expects f32, got ", x_in.describe());
   const Tensor x = x_in.contiguous();
   if (x.device().is_cuda()) {
@@ -45,6 +48,7 @@ double sum_of_squares(const Tensor& x_in) {
 }
 
 void adam_step_(const std::vector<AdamTensor>& tensors, const AdamShared& hyper, double grad_scale) {
+  profile::Scope profile_scope("optimizer", tensors.empty() ? Device::cpu() : tensors.front().param->device());
   if (tensors.empty()) return;
   std::vector<const Tensor*> operands;
   for (const AdamTensor& e : tensors) operands.insert(operands.end(), {e.param, e.grad, e.exp_avg, e.exp_avg_sq});
@@ -87,6 +91,7 @@ void adam_step_(const std::vector<AdamTensor>& tensors, const AdamShared& hyper,
 }
 
 double sum_of_squares(const std::vector<Tensor>& tensors_in) {
+  profile::Scope profile_scope("optimizer", tensors_in.empty() ? Device::cpu() : tensors_in.front().device());
   if (tensors_in.empty()) return 0.0;
   std::vector<const Tensor*> operands;
   for (const Tensor& t : tensors_in) operands.push_back(&t);

@@ -1,3 +1,4 @@
+#include "core/op_profile.h"
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cuda_dispatch.h"
@@ -6,6 +7,7 @@
 namespace rwkv::ops {
 
 Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
+  profile::Scope profile_scope("reduce", x_in.device());
   detail::check_float_or_bf16_operands("sum", {&x_in});
   const int64_t axis = wrap_dim(dim, x_in.dim(), "sum");
   // bf16 on the CPU: the f32 sum (accumulated in double) of the widened input, rounded to bf16 (as on CUDA).
@@ -36,6 +38,7 @@ Tensor sum(const Tensor& x_in, int64_t dim, bool keepdim) {
 }
 
 Tensor sum_all(const Tensor& x_in) {
+  profile::Scope profile_scope("reduce", x_in.device());
   detail::check_float_or_bf16_operands("sum_all", {&x_in});
   if (detail::is_cpu_bf16(x_in)) {
     return sum_all(x_in.to(DType::f32)).to(DType::bf16);
@@ -55,6 +58,7 @@ Tensor sum_all(const Tensor& x_in) {
 }
 
 Tensor sum_to_shape(const Tensor& x, const Shape& shape) {
+  profile::Scope profile_scope("reduce", x.device());
   RWKV_CHECK(broadcast_shapes(shape, x.shape(), "sum_to_shape") == x.shape(), "sum_to_shape: ",
              shape_str(shape), " does not broadcast to ", x.describe());
   if (x.shape() == shape) return x;

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "core/bf16.h"
+#include "core/op_profile.h"
 #include "kernels/checks.h"
 #include "kernels/cpu/rwkv_fused.h"
 #include "kernels/cuda/rwkv_fused.h"
@@ -91,6 +92,7 @@ void check_time_mix(const char* op, const Tensor& x, const Tensor& previous, con
 }  // namespace
 
 std::vector<Tensor> time_mix(const Tensor& x_in, const Tensor& previous_in, const std::vector<Tensor>& mixes_in) {
+  profile::Scope profile_scope("time mix (fused)", x_in.device());
   check_time_mix("time_mix", x_in, previous_in, mixes_in);
   const Tensor x = x_in.contiguous(), previous = optional_contiguous(previous_in);
   const int64_t batch = x.size(0), time = x.size(1), channels = x.size(2);
@@ -128,6 +130,7 @@ std::vector<Tensor> time_mix(const Tensor& x_in, const Tensor& previous_in, cons
 
 TimeMixGrads time_mix_backward(const std::vector<Tensor>& grad_outs_in, const Tensor& x_in,
                                const Tensor& previous_in, const std::vector<Tensor>& mixes_in) {
+  profile::Scope profile_scope("time mix (fused)", x_in.device());
   const char* op = "time_mix_backward";
   check_time_mix(op, x_in, previous_in, mixes_in);
   RWKV_CHECK(grad_outs_in.size() == mixes_in.size(), op, ": ", grad_outs_in.size(), " output gradients for ",
@@ -181,6 +184,7 @@ TimeMixGrads time_mix_backward(const std::vector<Tensor>& grad_outs_in, const Te
 
 AddLayerNormOutput add_layernorm(const Tensor& x_in, const Tensor& delta_in, const Tensor& weight_in,
                                  const Tensor& bias_in, double eps) {
+  profile::Scope profile_scope("add + layernorm (fused)", x_in.device());
   const char* op = "add_layernorm";
   check_activations(op, {{"x", &x_in}});
   RWKV_CHECK(x_in.dim() >= 1 && x_in.size(-1) >= 1, op, ": x must be [..., channels], got ", x_in.describe());
@@ -218,6 +222,7 @@ AddLayerNormOutput add_layernorm(const Tensor& x_in, const Tensor& delta_in, con
 
 AddLayerNormGrads add_layernorm_backward(const Tensor& grad_sum_in, const Tensor& grad_y_in, const Tensor& input_in,
                                          const Tensor& weight_in, const Tensor& mean_in, const Tensor& rstd_in) {
+  profile::Scope profile_scope("add + layernorm (fused)", input_in.device());
   const char* op = "add_layernorm_backward";
   detail::check_same_device(op, {&grad_sum_in, &grad_y_in, &input_in, &weight_in, &mean_in, &rstd_in});
   check_activations(op, {{"input", &input_in}, {"grad_y", &grad_y_in}});
@@ -262,6 +267,7 @@ AddLayerNormGrads add_layernorm_backward(const Tensor& grad_sum_in, const Tensor
 }
 
 Tensor sigmoid_mul(const Tensor& gate_in, const Tensor& value_in) {
+  profile::Scope profile_scope("gates (fused)", gate_in.device());
   const char* op = "sigmoid_mul";
   check_activations(op, {{"gate", &gate_in}, {"value", &value_in}});
   check_same_shape(op, "value", value_in, "gate", gate_in);
@@ -281,6 +287,7 @@ Tensor sigmoid_mul(const Tensor& gate_in, const Tensor& value_in) {
 }
 
 SigmoidMulGrads sigmoid_mul_backward(const Tensor& grad_out_in, const Tensor& gate_in, const Tensor& value_in) {
+  profile::Scope profile_scope("gates (fused)", gate_in.device());
   const char* op = "sigmoid_mul_backward";
   check_activations(op, {{"gate", &gate_in}, {"value", &value_in}, {"grad_out", &grad_out_in}});
   check_same_shape(op, "value", value_in, "gate", gate_in);
@@ -303,6 +310,7 @@ SigmoidMulGrads sigmoid_mul_backward(const Tensor& grad_out_in, const Tensor& ga
 }
 
 Tensor relu_square(const Tensor& x_in) {
+  profile::Scope profile_scope("gates (fused)", x_in.device());
   check_activations("relu_square", {{"x", &x_in}});
   const Tensor x = x_in.contiguous();
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
@@ -319,6 +327,7 @@ Tensor relu_square(const Tensor& x_in) {
 }
 
 Tensor relu_square_backward(const Tensor& grad_out_in, const Tensor& x_in) {
+  profile::Scope profile_scope("gates (fused)", x_in.device());
   const char* op = "relu_square_backward";
   check_activations(op, {{"x", &x_in}, {"grad_out", &grad_out_in}});
   check_same_shape(op, "grad_out", grad_out_in, "x", x_in);

@@ -1,3 +1,4 @@
+#include "core/op_profile.h"
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cuda_dispatch.h"
@@ -31,6 +32,7 @@ Tensor shift_cuda(const char* op, const Tensor& x_in, const Tensor& previous_in,
 
 template <bool kBackward>
 Tensor shift(const char* op, const Tensor& x_in) {
+  profile::Scope profile_scope("token shift", x_in.device());
   detail::check_float_operands(op, {&x_in});
   RWKV_CHECK(x_in.dim() == 3, op, ": expects [batch, time, channels], got ", x_in.describe());
   if (x_in.device().is_cuda()) return shift_cuda(op, x_in, Tensor(), kBackward);
@@ -49,6 +51,7 @@ Tensor shift(const char* op, const Tensor& x_in) {
 }  // namespace
 
 Tensor token_shift(const Tensor& x, const Tensor& previous) {
+  profile::Scope profile_scope("token shift", x.device());
   if (x.device().is_cuda()) return shift_cuda("token_shift", x, previous, false);
   Tensor out = shift<false>("token_shift", x);
   if (previous.defined()) {
@@ -63,6 +66,7 @@ Tensor token_shift(const Tensor& x, const Tensor& previous) {
 Tensor token_shift_backward(const Tensor& grad_out) { return shift<true>("token_shift_backward", grad_out); }
 
 Tensor token_shift_previous_backward(const Tensor& grad_out) {
+  profile::Scope profile_scope("token shift", grad_out.device());
   RWKV_CHECK(grad_out.dim() == 3, "token_shift_previous_backward: expects [batch, time, channels], got ",
              grad_out.describe());
   return grad_out.slice(1, 0, 1).squeeze(1).contiguous();

@@ -1,3 +1,4 @@
+#include "core/op_profile.h"
 #include "kernels/checks.h"
 #include "kernels/cpu/kernels.h"
 #include "kernels/cuda_dispatch.h"
@@ -102,6 +103,7 @@ WkvGrads wkv_backward_cuda(const WkvDims& d, const Tensor& time_decay, const Ten
 
 WkvOutput wkv(const Tensor& time_decay, const Tensor& time_first, const Tensor& k_in, const Tensor& v_in,
               const Tensor& state_in_arg, bool want_state) {
+  profile::Scope profile_scope("wkv forward", k_in.device());
   const WkvDims d = check_wkv("wkv", time_decay, time_first, k_in, v_in, state_in_arg);
   if (k_in.device().is_cuda()) return wkv_cuda(d, time_decay, time_first, k_in, v_in, state_in_arg, want_state);
   // bf16 I/O on the CPU: the f32 kernel on widened k, v and on u rounded to bf16 (as the CUDA kernels read it);
@@ -124,6 +126,7 @@ WkvOutput wkv(const Tensor& time_decay, const Tensor& time_first, const Tensor& 
 WkvGrads wkv_backward(const Tensor& time_decay, const Tensor& time_first, const Tensor& k_in, const Tensor& v_in,
                       const Tensor& y_in, const Tensor& grad_y_in, const Tensor& state_in_arg,
                       const Tensor& grad_state_out_arg) {
+  profile::Scope profile_scope("wkv backward", k_in.device());
   detail::check_same_device("wkv_backward", {&time_decay, &time_first, &k_in, &v_in, &y_in, &grad_y_in, &state_in_arg,
                                              &grad_state_out_arg});
   const WkvDims d = check_wkv("wkv_backward", time_decay, time_first, k_in, v_in, state_in_arg);

@@ -73,7 +73,8 @@ std::string gemm_precision(const std::string& precision, const Device& device) {
 }  // namespace
 
 TrainBenchmarkReport run_train_benchmark(const TrainConfig& config_in, const TrainBenchmarkOptions& options) {
-  RWKV_CHECK(options.steps > 0 && options.warmup >= 0, "bench train: --steps must be positive and --warmup >= 0");
+  RWKV_CHECK(options.steps > 0 && options.warmup >= 0 && options.profile_steps >= 0,
+             "bench train: --steps must be positive, --warmup and --profile >= 0");
   TrainConfig config = config_in;
   if (config.vocab_size == 0) {
     // The data file is not read, so its vocabulary is known only for bytes.
@@ -161,6 +162,39 @@ TrainBenchmarkReport run_train_benchmark(const TrainConfig& config_in, const Tra
   report.device_allocations_per_step =
       static_cast<double>(stats.device_allocations - device_allocations_before) / static_cast<double>(options.steps);
   report.host_waits_per_step = static_cast<double>(host_waits) / static_cast<double>(options.steps);
+  // The profile comes last, so that the figures above are the unprofiled steps' alone.
+  if (options.profile_steps > 0) {
+    double profiled_ms = 0;
+    int64_t ignored_waits = 0;
+    profile::start();
+    struct EndOnError {  // an exception mid-profile must not leave every later op timed
+      bool done = false;
+      ~EndOnError() {
+        if (done) return;
+        try {
+          profile::stop();
+        } catch (...) {  // already failing; the first error is the one to report
+        }
+      }
+    } end_on_error;
+    for (int64_t step = 0; step < options.profile_steps; ++step) {
+      const Batch batch = random_batch(tokens, config.micro_bsz, config.ctx_len, config.vocab_size, device);
+      const double lr = learning_rate(config, shape, options.warmup + options.steps + step);
+      profiled_ms += timed_ms(device, ignored_waits, [&] {
+        model.loss(batch.inputs, batch.targets).backward();
+        optimizer.step(lr);
+        model.zero_grad();
+      });
+    }
+    const double per_step = 1.0 / static_cast<double>(options.profile_steps);
+    end_on_error.done = true;
+    for (profile::FamilyTime family : profile::stop()) {
+      family.ms *= per_step;
+      family.calls = (family.calls + options.profile_steps / 2) / options.profile_steps;
+      report.profile.push_back(family);
+    }
+    report.profiled_step_ms = profiled_ms * per_step;
+  }
   return report;
 }
 

@@ -6,7 +6,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "core/op_profile.h"
 #include "train/config/config.h"
 
 namespace rwkv {
@@ -14,6 +16,9 @@ namespace rwkv {
 struct TrainBenchmarkOptions {
   int64_t steps = 10;  // timed steps
   int64_t warmup = 2;  // untimed steps first (allocator caches, first-touch pages, cuBLAS handles)
+  // Steps after the timed ones with every op timed by family (core/op_profile.h); 0 = no profile. Separate
+  // from the timed steps because timing each op (CUDA events) slows the step down.
+  int64_t profile_steps = 0;
 };
 
 struct TrainBenchmarkReport {
@@ -39,6 +44,10 @@ struct TrainBenchmarkReport {
   double device_allocations_per_step = 0;
   double host_waits_per_step = 0;
   double last_loss = 0;                   // of the last step, a sanity check (about ln(vocab) at the start)
+  // With profile_steps: per step, each op family's calls and time (largest first), and the profiled steps'
+  // mean wall time (the families' sum falls short of it by what no op accounts for: launch gaps, host work).
+  std::vector<profile::FamilyTime> profile;
+  double profiled_step_ms = 0;
 };
 
 // Runs options.warmup + options.steps training steps on config.device. vocab_size 0 means 256 for byte data

@@ -213,6 +213,27 @@ double time_ms(int device, const std::function<void()>& fn) {
   return elapsed;
 }
 
+void* record_event(int device) {
+  set_device(device);
+  cudaEvent_t event = nullptr;
+  check_cuda(cudaEventCreate(&event), "cudaEventCreate");
+  const cudaError_t recorded = cudaEventRecord(event, stream_of(device));
+  if (recorded != cudaSuccess) cudaEventDestroy(event);
+  check_cuda(recorded, "cudaEventRecord");
+  return event;
+}
+
+double elapsed_ms(void* start, void* end) {
+  count_host_wait();
+  check_cuda(cudaEventSynchronize(static_cast<cudaEvent_t>(end)), "cudaEventSynchronize");
+  float elapsed = 0;
+  check_cuda(cudaEventElapsedTime(&elapsed, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)),
+             "cudaEventElapsedTime");
+  return elapsed;
+}
+
+void destroy_event(void* event) { cudaEventDestroy(static_cast<cudaEvent_t>(event)); }
+
 void flush_l2(int device) {
   set_device(device);
   int l2_bytes = 0;

@@ -136,6 +136,14 @@ def bench_official_details(log):
     return lines
 
 
+def bench_profile_details(log):
+    """`rwkv bench train --profile`: the step, then the largest op families with their share."""
+    head = re.search(r"^  tokens/s\s+(\d+)", log, re.M)
+    families = re.findall(r"^  (\S.*?)\s+(\d+)\s+([\d.]+)\s+([\d.]+)%$", log, re.M)
+    text = ", ".join(f"{name} {ms} ms ({share}%)" for name, _, ms, share in families[:6])
+    return [f"     {head.group(1) if head else '?'} tok/s; per step: {clip(text, 200)}"] if families else []
+
+
 def gpu_details(log):
     rows = [l for l in log.splitlines() if l.strip() and not l.startswith("====") and "name" not in l.lower()]
     if rows and "," in rows[0]:
@@ -185,6 +193,8 @@ def main():
             head += " | " + clip(bench_wkv_details(log), 200)
         elif kind == "bench-train" and bench_train_details(args.work, name):
             head += " | " + bench_train_details(args.work, name)
+        elif kind == "bench-profile" and ok:
+            extra = bench_profile_details(log)
         elif kind == "bench-official":
             extra = bench_official_details(log)
         elif kind == "data-parallel":

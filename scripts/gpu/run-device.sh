@@ -22,6 +22,7 @@
 #   bench:169m-b16-{fp32,tf32}, bench:430m-b16-{fp32,tf32,bf16}, bench:1b5-b8-bf16   the rest of the README's
 #                           H100 table [240 s each; 1b5 400 s]: `'bench:*'` in a call of its own
 #   bench:official          rwkv bench train --official: RWKV-LM's five workloads, one table [540 s]
+#   bench:profile-169m      rwkv bench train --profile: the 169M bf16 step's time per op family [240 s]
 #   data_parallel           scripts/gpu/data-parallel-check.sh: plain vs --gpus 1 vs mpirun -np 1 [300 s]
 # The default set's time on an H100 is unknown (never run); the budget keeps the call under 10 minutes whatever
 # happens, reporting the steps it could not start as failed so that --failed-from runs them next.
@@ -79,6 +80,9 @@ for precision in fp32 tf32 bf16; do
   bench "430m-b16-$precision" no 240 --config configs/pile-430m.ini --micro_bsz 16 --ctx_len 1024 --precision "$precision"
 done
 bench 1b5-b8-bf16 no 400 --config configs/pile-1b5.ini --micro_bsz 8 --ctx_len 1024 --precision bf16
+# Where the 169M step's time goes: each op family's device time (CUDA events), the largest in the summary.
+add_step bench:profile-169m no 240 bench-profile \
+  "$rwkv bench train --config configs/pile-169m.ini --micro_bsz 16 --ctx_len 1024 --precision bf16 --steps 3 --profile 2"
 # RWKV-LM's five workloads in one process, one table with the ratios and goals (train/official_figures.cpp).
 add_step bench:official no 540 bench-official \
   "$rwkv bench train --official --steps 10 --warmup 2 > \"\$work/official-table.md\"; code=\$?; cat \"\$work/official-table.md\"; exit \$code"

@@ -19,7 +19,8 @@ step_names=()
 declare -A step_default=() step_timeout=() step_command=() step_kind=()
 
 # add_step <name> <default: yes|no> <timeout seconds> <kind> <shell command>: kind picks how the summary reads
-# the log (gpu, gtest, lab, bench-wkv, bench-train, bench-official, data-parallel, plain). The command is one string run by
+# the log (gpu, gtest, lab, bench-wkv, bench-train, bench-official, bench-profile, data-parallel,
+# plain). The command is one string run by
 # `bash -c` (quote paths with printf %q), with $work (the work folder) in its environment.
 add_step() {
   step_names+=("$1")

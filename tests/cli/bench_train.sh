@@ -43,6 +43,23 @@ report = json.loads(open(sys.argv[1]).read(), parse_constant=refuse)
 assert report["last_loss"] is None or isinstance(report["last_loss"], float), report
 PY
 
+# --profile: the time per op family after the timed steps, in the text and in the JSON.
+"$rwkv" bench train --config tiny.ini --steps 1 --warmup 0 --profile 2 > profile.log
+for field in "per op family (wall clock" "gemm" "wkv forward" "wkv backward" "optimizer" "(in no op"; do
+  grep -qF "$field" profile.log || fail "the profile has no '$field':"$'\n'"$(cat profile.log)"
+done
+"$rwkv" bench train --config tiny.ini --steps 1 --warmup 0 --profile 1 --json > profile.json
+/usr/bin/python3 - profile.json <<'PY' || fail "bad profile JSON: $(cat profile.json)"
+import json, sys
+report = json.load(open(sys.argv[1]))
+families = {f["family"]: f for f in report["profile"]}
+assert {"gemm", "wkv forward", "wkv backward", "cross-entropy", "optimizer"} <= set(families), families
+assert all(f["calls_per_step"] >= 1 and f["ms_per_step"] >= 0 for f in families.values()), families
+assert sum(f["ms_per_step"] for f in families.values()) <= report["profiled_step_ms"] * 1.001, report
+PY
+json_without_profile=$("$rwkv" bench train --config tiny.ini --steps 1 --warmup 0 --json)
+[[ "$json_without_profile" == *'"profile": []'* ]] || fail "no --profile should give an empty profile: $json_without_profile"
+
 if "$rwkv" bench train --config tiny.ini --steps 0 2> steps.err; then fail "--steps 0 was accepted"; fi
 grep -q -- "--steps" steps.err || fail "the --steps error does not name it: $(cat steps.err)"
 if "$rwkv" bench --config tiny.ini --data_type binidx 2> vocab.err; then fail "a missing vocab_size was accepted"; fi

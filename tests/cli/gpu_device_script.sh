@@ -66,6 +66,10 @@ if [ "$1 $2 $3" = "bench train --official" ]; then
   exec "$REAL_RWKV" bench train --official --device cpu --n_layer 2 --n_embd 32 --ctx_len 8 --vocab_size 64 \
     --steps 1 --warmup 0
 fi
+if [[ "$*" == *"--profile"* ]]; then
+  exec "$REAL_RWKV" bench train --device cpu --n_layer 2 --n_embd 32 --ctx_len 8 --vocab_size 64 --micro_bsz 2 \
+    --steps 1 --warmup 0 --profile 1
+fi
 case "$1 $2" in
   "bench wkv") printf 'kernel     pass               median ms\nv1 fp32    forward                 0.123      0.120\nv1 fp32    forward+backward        0.456      0.450\n';;
   "bench train") echo '{"tokens_per_second": 412345.6, "mfu": 0.351, "peak_memory_bytes": 10737418240}';;
@@ -167,6 +171,11 @@ for workload in "169M B16" "169M B16 grad_cp" "169M B32" "430M B16" "1.5B B8"; d
     out9/summary.txt || { cat out9/summary.txt; fail "the summary has no line for $workload"; }
 done
 tar -xzf out9/logs.tar.gz -C out9 && grep -rqF "| 1.5B B8 |" out9 || fail "the archive lacks the official table"
+# bench:profile-169m: the step's largest op families in one line (the real binary's profile, shrunk).
+device out10 bench:profile-169m
+[ "$code" -eq 0 ] || { cat out10.log; fail "bench:profile-169m exited $code"; }
+grep -qE "^     [0-9]+ tok/s; per step: .*gemm [0-9.]+ ms \([0-9.]+%\)" out10/summary.txt ||
+  { cat out10/summary.txt; fail "the summary lacks the profile line"; }
 
 # The real test executable lists its Cuda* suites as steps (they skip without a GPU).
 real_tests="$(dirname "$rwkv")/../tests/rwkv_tests"

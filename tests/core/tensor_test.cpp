@@ -166,5 +166,29 @@ TEST(CudaTensor, CopiesIntoStridedViewsOnTheDevice) {
   EXPECT_EQ(bf16.to(DType::f32).to_vector<float>(), arange(6, {2, 3}).transpose(0, 1).contiguous().to_vector<float>());
 }
 
+TEST(CudaTensor, ZeroingIsAMemsetWithoutAHostWaitAndFillsViewsToo) {
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device";
+  Tensor whole = arange(12, {3, 4}).to(Device::cuda(0));
+  Tensor half = arange(12, {3, 4}).to(DType::bf16).to(Device::cuda(0));
+  const int64_t waits = cuda::host_waits();
+  whole.zero_();  // contiguous +0: cudaMemsetAsync on the stream
+  half.zero_();
+  EXPECT_EQ(cuda::host_waits(), waits) << "zero_() of a contiguous device tensor waited on the host";
+  EXPECT_EQ(whole.to_vector<float>(), std::vector<float>(12, 0.0f));
+  EXPECT_EQ(half.to(DType::f32).to_vector<float>(), std::vector<float>(12, 0.0f));
+  // A strided view and other values take the copy path: only the view changes.
+  Tensor columns = arange(12, {3, 4}).to(Device::cuda(0));
+  columns.slice(1, 1, 3).zero_();
+  columns.slice(1, 3, 4).fill_(-0.0);
+  const std::vector<float> values = columns.to_vector<float>();
+  for (int64_t i = 0; i < 12; ++i) {
+    const float expected = i % 4 == 0 ? static_cast<float>(i) : 0.0f;
+    EXPECT_EQ(values[static_cast<size_t>(i)], expected) << i;
+    if (i % 4 == 3) {
+      EXPECT_TRUE(std::signbit(values[static_cast<size_t>(i)])) << "fill_(-0.0) must keep the sign";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace rwkv

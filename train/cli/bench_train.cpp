@@ -68,13 +68,21 @@ std::string json_of(const TrainBenchmarkReport& r) {
       {"device_allocations_per_step", number_or_null(r.device_allocations_per_step)},
       {"host_waits_per_step", number_or_null(r.host_waits_per_step)},
       {"last_loss", number_or_null(r.last_loss)},
+      {"profiled_step_ms", number_or_null(r.profiled_step_ms)},
   };
   std::string out = "{";
   for (const auto& [key, value] : fields) {
     if (out.size() > 1) out += ", ";
     out += json::quote(key) + ": " + value;
   }
-  return out + "}";
+  out += ", \"profile\": [";
+  for (size_t i = 0; i < r.profile.size(); ++i) {
+    const profile::FamilyTime& family = r.profile[i];
+    out += (i > 0 ? ", {\"family\": " : "{\"family\": ") + json::quote(family.family) +
+           ", \"calls_per_step\": " + std::to_string(family.calls) + ", \"ms_per_step\": " +
+           number_or_null(family.ms) + "}";
+  }
+  return out + "]}";
 }
 
 void print_text(const TrainBenchmarkReport& r) {
@@ -105,6 +113,18 @@ void print_text(const TrainBenchmarkReport& r) {
                 r.device_allocations_per_step, r.host_waits_per_step);
   }
   std::printf("  last loss    %.4f\n", r.last_loss);
+  if (r.profile.empty()) return;
+  double attributed = 0;
+  for (const profile::FamilyTime& family : r.profile) attributed += family.ms;
+  std::printf("\nper op family (%s; per step, over profiled steps of %.2f ms with every op timed)\n",
+              r.device == "cpu" ? "wall clock" : "device time between CUDA events", r.profiled_step_ms);
+  std::printf("  %-26s %8s %10s %7s\n", "family", "calls", "ms", "share");
+  for (const profile::FamilyTime& family : r.profile) {
+    std::printf("  %-26s %8lld %10.3f %6.1f%%\n", family.family.c_str(), static_cast<long long>(family.calls),
+                family.ms, 100.0 * family.ms / r.profiled_step_ms);
+  }
+  std::printf("  %-26s %8s %10.3f %6.1f%%\n", "(in no op: gaps, host work)", "",
+              r.profiled_step_ms - attributed, 100.0 * (r.profiled_step_ms - attributed) / r.profiled_step_ms);
 }
 
 // ---- --official: RWKV-LM's workloads in one call, one table.
@@ -276,16 +296,20 @@ int run_bench_train(const std::vector<std::string>& args_in) {
   const bool json = take_switch("--json");
   const bool official = take_switch("--official");
   const ParsedConfig parsed = parse_train_config(
-      args, {{"steps", "timed training steps (default 10)"}, {"warmup", "untimed steps first (default 2)"}});
+      args, {{"steps", "timed training steps (default 10)"},
+             {"warmup", "untimed steps first (default 2)"},
+             {"profile", "steps after the timed ones with each op family timed (default 0: none)"}});
   if (parsed.help) {
-    std::cout << "usage: rwkv bench train --config F [--micro_bsz B] [--steps N] [--warmup W] [--json] "
-                 "[--key value ...]\n"
+    std::cout << "usage: rwkv bench train --config F [--micro_bsz B] [--steps N] [--warmup W] [--profile P] "
+                 "[--json] [--key value ...]\n"
                  "       rwkv bench train --official [--steps N] [--warmup W] [--json] [--key value ...]\n\n"
                  "Runs real training steps (the config's model shape, official init, Adam with the config's\n"
                  "parameter groups and schedule, L2Wrap loss) on seeded random tokens on the config's device; no\n"
                  "data is read. Prints tokens/s (median step), ms per step split into forward / backward /\n"
                  "optimizer (synchronised wall clock), MFU on GPUs with a known bf16 peak, the allocator's peak\n"
-                 "memory and, on a GPU, cudaMalloc calls and host waits per step. --json prints one JSON object.\n\n"
+                 "memory and, on a GPU, cudaMalloc calls and host waits per step. --json prints one JSON object.\n"
+                 "--profile N adds N steps with every op timed and prints the time per op family (GEMM, WKV,\n"
+                 "elementwise, fused kernels, copies, optimizer, ...; CUDA events on a GPU) and what no op took.\n\n"
                  "--official runs the workloads RWKV-LM v4neo was measured on (one H100 80GB, bf16, ctx 1024,\n"
                  "vocab 50277: 169M at micro_bsz 16 and 32 and with grad_cp 1, 430M at 16, 1.5B at 8) one after\n"
                  "the other on the first GPU (else the CPU) and prints one table: tokens/s and the ratio to\n"
@@ -299,6 +323,7 @@ int run_bench_train(const std::vector<std::string>& args_in) {
   TrainBenchmarkOptions options;
   options.steps = integer_option(parsed, "steps", options.steps, 1);
   options.warmup = integer_option(parsed, "warmup", options.warmup, 0);
+  options.profile_steps = integer_option(parsed, "profile", options.profile_steps, 0);
   if (official) return run_official_suite(parsed, options, json);
   const TrainBenchmarkReport report = run_train_benchmark(parsed.config, options);
   if (json) {
