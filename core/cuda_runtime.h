@@ -45,9 +45,12 @@ private:
   [[maybe_unused]] void* previous_stream_;
 };
 
-// ---- host waits on the device (a copy to the host, a stream or device synchronisation): every place in this
-// project that blocks the CPU on the GPU counts itself, so that `rwkv bench train` can show how many a training
-// step has. A process-wide count since start (0 without CUDA).
+// ---- host waits on the device: every call in this project that blocks the CPU until the GPU has done
+// something (a copy to or from pageable host memory through memcpy_blocking, a stream, event or device
+// synchronisation, waiting for an NCCL collective) counts itself, so that `rwkv bench train` can show how many a
+// training step makes. It counts blocking calls, not how long they stall; implicit synchronisations inside the
+// CUDA runtime (cudaFree when the allocator empties its cache) are not seen. A process-wide count (0 without
+// CUDA).
 void count_host_wait();
 int64_t host_waits();
 
@@ -57,9 +60,10 @@ void empty_cache(int device);  // returns every wholly free cached segment to th
 // ---- benchmarking: the device time of the work fn() enqueues on the current stream (CUDA events), in ms;
 // flush_l2 overwrites a buffer larger than the L2 cache so that the next timed run starts cold.
 double time_ms(int device, const std::function<void()>& fn);
-// An event recorded now on the device's current stream (for timing a span of enqueued work), the device time
-// between two of them once both have completed (this waits for `end`), and its release.
-void* record_event(int device);
+// An event recorded now on the device's current stream (for timing a span of enqueued work; `reuse`, an event
+// of this device from an earlier call, is recorded again instead of creating one), the device time between two
+// of them once both have completed (this waits for `end`), and its release.
+void* record_event(int device, void* reuse = nullptr);
 double elapsed_ms(void* start, void* end);
 void destroy_event(void* event);
 void flush_l2(int device);

@@ -51,7 +51,7 @@ double time_ms(int device, const std::function<void()>&) {
   check_device(device, "time_ms");
   return 0;
 }
-void* record_event(int device) {
+void* record_event(int device, void*) {
   check_device(device, "record_event");
   return nullptr;
 }

@@ -13,6 +13,7 @@ namespace {
 
 struct DeviceSpan {  // a GPU scope whose events are read when the collection stops
   const char* family;
+  int device;
   void* start;
   void* end;
 };
@@ -22,6 +23,9 @@ thread_local int depth = 0;  // open scopes on this thread
 std::mutex mutex;
 std::map<std::string, FamilyTime> totals;
 std::vector<DeviceSpan> spans;
+// Events read by an earlier stop(), per device, recorded again by later scopes: a profile of many steps creates
+// only as many events as one step has ops, and cudaEventCreate stays out of the timed ops.
+std::map<int, std::vector<void*>> spare_events;
 
 void add(const char* family, double ms) {
   FamilyTime& total = totals[family];
@@ -30,12 +34,38 @@ void add(const char* family, double ms) {
   total.ms += ms;
 }
 
-void discard_spans() {
+void* take_spare(int device) {
+  std::lock_guard lock(mutex);
+  std::vector<void*>& spare = spare_events[device];
+  if (spare.empty()) return nullptr;
+  void* event = spare.back();
+  spare.pop_back();
+  return event;
+}
+
+// With the mutex held.
+void give_back(int device, void* event) {
+  if (event != nullptr) spare_events[device].push_back(event);
+}
+
+void give_back_spans() {
   for (const DeviceSpan& span : spans) {
-    cuda::destroy_event(span.start);
-    cuda::destroy_event(span.end);
+    give_back(span.device, span.start);
+    give_back(span.device, span.end);
   }
   spans.clear();
+}
+
+// An event for `device` recorded now, or null when the device refuses (the span is then not timed).
+void* recorded_event(int device) noexcept {
+  void* spare = take_spare(device);
+  try {
+    return cuda::record_event(device, spare);
+  } catch (...) {
+    std::lock_guard lock(mutex);
+    give_back(device, spare);
+    return nullptr;
+  }
 }
 
 }  // namespace
@@ -44,7 +74,7 @@ bool collecting() { return active.load(std::memory_order_relaxed); }
 
 void start() {
   std::lock_guard lock(mutex);
-  discard_spans();
+  give_back_spans();
   totals.clear();
   active.store(true);
 }
@@ -55,11 +85,11 @@ std::vector<FamilyTime> stop() {
   try {
     for (const DeviceSpan& span : spans) add(span.family, cuda::elapsed_ms(span.start, span.end));
   } catch (...) {
-    discard_spans();
+    give_back_spans();
     totals.clear();
     throw;
   }
-  discard_spans();
+  give_back_spans();
   std::vector<FamilyTime> out;
   for (const auto& [name, total] : totals) out.push_back(total);
   totals.clear();
@@ -68,18 +98,16 @@ std::vector<FamilyTime> stop() {
 }
 
 void Scope::begin(const char* family, Device device) {
-  const bool outermost = depth == 0;
-  if (outermost) {
-    // What can throw comes first: a scope that failed to open is not open, and the depth is untouched.
+  outermost_ = depth == 0;
+  if (outermost_) {
     if (device.is_cuda()) {
-      start_event_ = cuda::record_event(device.index);
+      start_event_ = recorded_event(device.index);  // null: this span goes untimed, the nesting stays right
     } else {
       cpu_start_ = std::chrono::steady_clock::now();
     }
   }
   family_ = family;
   device_ = device;
-  outermost_ = outermost;
   open_ = true;
   ++depth;
 }
@@ -94,19 +122,14 @@ void Scope::end() noexcept {
     if (collecting()) add(family_, ms);
     return;
   }
-  void* end_event = nullptr;
-  try {
-    end_event = cuda::record_event(device_.index);
-  } catch (...) {  // a failing device fails the op's next call; the profile just loses this span
-    cuda::destroy_event(start_event_);
-    return;
-  }
+  if (start_event_ == nullptr) return;
+  void* end_event = recorded_event(device_.index);
   std::lock_guard lock(mutex);
-  if (collecting()) {
-    spans.push_back({family_, start_event_, end_event});
+  if (collecting() && end_event != nullptr) {
+    spans.push_back({family_, device_.index, start_event_, end_event});
   } else {
-    cuda::destroy_event(start_event_);
-    cuda::destroy_event(end_event);
+    give_back(device_.index, start_event_);
+    give_back(device_.index, end_event);
   }
 }
 

@@ -1,8 +1,10 @@
 // Where a training step's time goes, by op family (`rwkv bench train --profile`). Every op opens a Scope naming
 // its family. While a collection runs, the outermost scope on a thread is timed (an op called inside another op
 // is part of the outer one's time): on the CPU by the wall clock, on a GPU by two CUDA events around the work it
-// enqueues on the current stream (device time; gaps between ops, launch latency and host waits belong to no
-// family). Outside a collection a scope costs one relaxed atomic load.
+// enqueues on the current stream. On a GPU-bound step that is the op's device time and the gaps between ops
+// belong to no family; when the GPU waits for the host, the wait is charged to the op it falls in (and an op
+// that waits inside itself, e.g. an id range check reading a flag, carries its own wait). Events are reused
+// across collections. Outside a collection a scope costs one relaxed atomic load.
 #pragma once
 
 #include <chrono>

@@ -213,12 +213,12 @@ double time_ms(int device, const std::function<void()>& fn) {
   return elapsed;
 }
 
-void* record_event(int device) {
+void* record_event(int device, void* reuse) {
   set_device(device);
-  cudaEvent_t event = nullptr;
-  check_cuda(cudaEventCreate(&event), "cudaEventCreate");
+  cudaEvent_t event = static_cast<cudaEvent_t>(reuse);
+  if (event == nullptr) check_cuda(cudaEventCreate(&event), "cudaEventCreate");
   const cudaError_t recorded = cudaEventRecord(event, stream_of(device));
-  if (recorded != cudaSuccess) cudaEventDestroy(event);
+  if (recorded != cudaSuccess && reuse == nullptr) cudaEventDestroy(event);
   check_cuda(recorded, "cudaEventRecord");
   return event;
 }

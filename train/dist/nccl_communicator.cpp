@@ -26,14 +26,15 @@ void check_cuda(cudaError_t code, const char* what) {
   RWKV_CHECK(code == cudaSuccess, "NCCL communicator: ", what, ": ", cudaGetErrorString(code));
 }
 
-// True for memory a kernel can address directly (device or managed); host memory gets staged.
-bool is_device_memory(const void* pointer) {
+// The GPU of memory a kernel can address directly (device or managed), or -1 for host memory (staged).
+int memory_device(const void* pointer) {
   cudaPointerAttributes attributes{};
   if (cudaPointerGetAttributes(&attributes, pointer) != cudaSuccess) {
     cudaGetLastError();  // plain host memory may report an error on old drivers: clear it
-    return false;
+    return -1;
   }
-  return attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged;
+  const bool on_device = attributes.type == cudaMemoryTypeDevice || attributes.type == cudaMemoryTypeManaged;
+  return on_device ? attributes.device : -1;
 }
 
 size_t aligned(size_t bytes) { return (bytes + kStagingAlignment - 1) / kStagingAlignment * kStagingAlignment; }
@@ -176,11 +177,20 @@ struct NcclCommunicator::State {
     return scratch;
   }
 
+  // Whether a buffer is this communicator's GPU memory (false: host memory, staged). Memory of another GPU is an
+  // error NCCL would report only as "invalid argument".
+  bool on_this_device(const void* pointer) const {
+    const int owner = memory_device(pointer);
+    RWKV_CHECK(owner < 0 || owner == device, "NCCL: a buffer on cuda:", owner, " was given to the communicator of cuda:",
+               device);
+    return owner >= 0;
+  }
+
   // Device addresses for a collective's buffers; host input is copied in on `stream` (ordered before it).
   Staged stage(const void* input, size_t input_bytes, void* output, size_t output_bytes, cudaStream_t stream) {
     const bool in_place = input == output;
-    const bool input_on_host = !is_device_memory(input);
-    const bool output_on_host = !is_device_memory(output);
+    const bool input_on_host = !on_this_device(input);
+    const bool output_on_host = !on_this_device(output);
     const size_t input_room = input_on_host ? aligned(input_bytes) : 0;
     const size_t output_room = output_on_host && !in_place ? aligned(output_bytes) : 0;
     std::byte* room = nullptr;
@@ -272,7 +282,7 @@ void NcclCommunicator::all_reduce_sum(std::span<float> values) {
 }
 
 std::unique_ptr<PendingCollective> NcclCommunicator::start_all_reduce_sum(std::span<float> values) {
-  if (values.empty() || !is_device_memory(values.data())) return Communicator::start_all_reduce_sum(values);
+  if (values.empty() || !state_->on_this_device(values.data())) return Communicator::start_all_reduce_sum(values);
   const cudaStream_t compute = current_stream(state_->device);
   const cudaStream_t side = state_->side_stream();
   // The side stream waits for what the compute stream has queued so far (the kernels that filled `values`).

@@ -95,8 +95,11 @@ StepReport ZeroOptimizer::step(double lr) {
   flatten_gradients();
   communicator_.reduce_scatter_sum(values_of(flat_), values_of(shard_));
   average_shard();
-  // The padding past the last parameter is zero and adds nothing.
-  double squares = ops::sum_of_squares(shard_);
+  // Per parameter piece in slot order, as the unsharded optimizer sums per gradient (with one rank the pieces
+  // are the whole gradients: the same norm to the bit); the padding is left out.
+  std::vector<Tensor> pieces;
+  for (const Piece& piece : pieces_) pieces.push_back(shard_piece(piece));
+  double squares = ops::sum_of_squares(pieces);
   communicator_.all_reduce_sum(std::span(&squares, 1));
   report.grad_norm = std::sqrt(squares);
   if (!std::isfinite(report.grad_norm)) return report;
