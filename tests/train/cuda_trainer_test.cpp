@@ -9,7 +9,6 @@
 
 #include "core/cuda_runtime.h"
 #include "train/io/checkpoint.h"
-#include "train/io/hdf5.h"
 #include "train/trainer.h"
 #include "tests/train/train_test_util.h"
 #ifdef RWKV_HAVE_NCCL
@@ -71,17 +70,6 @@ TEST_F(CudaTrainer, FollowsTheCpuRunAndIsDeterministic) {
 }
 
 #ifdef RWKV_HAVE_NCCL
-std::vector<float> all_values(const std::string& checkpoint, const char* group) {
-  const hdf5::File file = hdf5::File::open_read(checkpoint);
-  std::vector<float> values;
-  const hdf5::Group g = file.open_group(group);
-  for (const std::string& name : g.members()) {
-    if (!g.contains_dataset(name)) continue;
-    const auto v = g.read_tensor(name, DType::f32).to_vector<float>();
-    values.insert(values.end(), v.begin(), v.end());
-  }
-  return values;
-}
 
 // ZeRO-1 keeps its flat gradient and parameter buffers on the GPU under NCCL (reduce-scatter and all-gather of
 // device memory, multi-tensor Adam on the shard); with one rank it must equal the unsharded optimizer, moments
@@ -101,9 +89,10 @@ TEST_F(CudaTrainer, ZeroOneOverNcclEqualsTheUnshardedOptimizer) {
   const TrainOutcome rest = run_training(sharded, hooks);
   ASSERT_EQ(rest.global_step, plain.global_step);
   const std::string a = plain.last_checkpoint, b = rest.last_checkpoint;
-  EXPECT_EQ(all_values(a, "model"), all_values(b, "model"));
-  EXPECT_EQ(all_values(a, "optimizer/exp_avg"), all_values(b, "optimizer/exp_avg"));
-  EXPECT_EQ(all_values(a, "optimizer/exp_avg_sq"), all_values(b, "optimizer/exp_avg_sq"));
+  using testing::checkpoint_values;
+  EXPECT_EQ(checkpoint_values(a, "model"), checkpoint_values(b, "model"));
+  EXPECT_EQ(checkpoint_values(a, "optimizer/exp_avg"), checkpoint_values(b, "optimizer/exp_avg"));
+  EXPECT_EQ(checkpoint_values(a, "optimizer/exp_avg_sq"), checkpoint_values(b, "optimizer/exp_avg_sq"));
 }
 #endif
 

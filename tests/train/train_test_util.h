@@ -12,10 +12,12 @@
 #include <functional>
 #include <initializer_list>
 #include <string>
+#include <vector>
 
 #include "core/error.h"
 #include "tests/test_util.h"
 #include "train/config/config.h"
+#include "train/io/hdf5.h"
 
 namespace rwkv::testing {
 
@@ -93,6 +95,20 @@ inline std::string expect_error(const std::function<void()>& fn, std::initialize
   }
   ADD_FAILURE() << "expected an rwkv::Error";
   return "";
+}
+
+// Every float of a checkpoint group ("model", "optimizer/exp_avg", ...), datasets in file order: for comparing
+// two checkpoints exactly.
+inline std::vector<float> checkpoint_values(const std::string& checkpoint, const char* group) {
+  const hdf5::File file = hdf5::File::open_read(checkpoint);
+  std::vector<float> values;
+  const hdf5::Group g = file.open_group(group);
+  for (const std::string& name : g.members()) {
+    if (!g.contains_dataset(name)) continue;
+    const auto v = g.read_tensor(name, DType::f32).to_vector<float>();
+    values.insert(values.end(), v.begin(), v.end());
+  }
+  return values;
 }
 
 }  // namespace rwkv::testing

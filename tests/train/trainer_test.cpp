@@ -45,15 +45,7 @@ protected:
   }
 
   static std::vector<float> all_values(const std::string& checkpoint, const char* group) {
-    const hdf5::File file = hdf5::File::open_read(checkpoint);
-    std::vector<float> values;
-    const hdf5::Group g = file.open_group(group);
-    for (const std::string& name : g.members()) {
-      if (!g.contains_dataset(name)) continue;
-      const auto v = g.read_tensor(name, DType::f32).to_vector<float>();
-      values.insert(values.end(), v.begin(), v.end());
-    }
-    return values;
+    return testing::checkpoint_values(checkpoint, group);
   }
 
   TrainerHooks quiet_{nullptr, true};

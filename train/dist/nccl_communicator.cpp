@@ -181,8 +181,8 @@ struct NcclCommunicator::State {
   // error NCCL would report only as "invalid argument".
   bool on_this_device(const void* pointer) const {
     const int owner = memory_device(pointer);
-    RWKV_CHECK(owner < 0 || owner == device, "NCCL: a buffer on cuda:", owner, " was given to the communicator of cuda:",
-               device);
+    RWKV_CHECK(owner < 0 || owner == device, "NCCL: a buffer on cuda:", owner,
+               " was given to the communicator of cuda:", device);
     return owner >= 0;
   }
 

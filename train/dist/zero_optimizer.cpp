@@ -59,7 +59,9 @@ Tensor ZeroOptimizer::parameter_piece(const Piece& piece) const {
   return value.view({value.numel()}).slice(0, piece.begin, piece.begin + piece.count);  // shares the storage
 }
 
-Tensor ZeroOptimizer::shard_piece(const Piece& piece) const { return shard_.slice(0, piece.at, piece.at + piece.count); }
+Tensor ZeroOptimizer::shard_piece(const Piece& piece) const {
+  return shard_.slice(0, piece.at, piece.at + piece.count);
+}
 
 Tensor ZeroOptimizer::flat_slot(size_t slot) const {
   const Tensor& parameter = optimizer_.slots()[slot].parameter.data();
