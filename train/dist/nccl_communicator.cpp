@@ -9,6 +9,7 @@
 #include <optional>
 #include <thread>
 
+#include "core/allocator.h"
 #include "core/cuda_runtime.h"
 #include "core/error.h"
 #include "train/dist/nccl_api.h"
@@ -166,12 +167,15 @@ struct NcclCommunicator::State {
     bool finished_ = false;
   };
 
+  // From the caching allocator (counted in its statistics, no cudaMalloc once its cache is warm). Every
+  // collective has completed before the next one starts, so growing the buffer frees nothing in use.
   void* scratch_of(size_t bytes) {
     if (bytes > scratch_bytes) {
-      if (scratch != nullptr) check_cuda(cudaFree(scratch), "cudaFree (staging buffer)");
+      Allocator& allocator = allocator_for(Device::cuda(device));
+      if (scratch != nullptr) allocator.deallocate(scratch, scratch_bytes);
       scratch = nullptr;
       scratch_bytes = 0;
-      check_cuda(cudaMalloc(&scratch, bytes), "cudaMalloc (staging buffer for host memory)");
+      scratch = allocator.allocate(bytes);
       scratch_bytes = bytes;
     }
     return scratch;
@@ -266,7 +270,9 @@ NcclCommunicator::~NcclCommunicator() {
     }
     if (!state_->aborted) nccl_api().comm_destroy(state_->comm);  // an abort has freed it already
   }
-  if (state_->scratch != nullptr) cudaFree(state_->scratch);
+  if (state_->scratch != nullptr) {
+    allocator_for(Device::cuda(state_->device)).deallocate(state_->scratch, state_->scratch_bytes);
+  }
   if (state_->bucket_stream != nullptr) cudaStreamDestroy(state_->bucket_stream);
 }
 
