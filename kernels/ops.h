@@ -53,6 +53,9 @@ struct LayerNormGrads {
 LayerNormGrads layernorm_backward(const Tensor& grad_y, const Tensor& x, const Tensor& weight, const Tensor& mean,
                                   const Tensor& rstd);
 
+// Every id in [0, limit), else an error naming `op`, `what` ("target"), the id and its flat position.
+void check_ids_below(const char* op, const Tensor& ids, int64_t limit, const char* what);
+
 // ---- embedding lookup: ids of any shape S -> S + [dim]; every id must be in [0, vocab).
 Tensor embedding(const Tensor& table, const Tensor& ids);
 Tensor embedding_backward(const Tensor& grad_out, const Tensor& ids, int64_t vocab);
@@ -68,7 +71,11 @@ struct CrossEntropyOutput {
   Tensor loss;       // rank-0
   Tensor logsumexp;  // one per position
 };
-CrossEntropyOutput cross_entropy(const Tensor& logits, const Tensor& targets);
+// Every target is checked to be in [0, V), which on a GPU is a device pass and a host read. A caller that splits
+// one batch into many calls (the chunked head + loss) checks the whole batch once with check_ids_below and passes
+// IdCheck::done.
+enum class IdCheck { run, done };
+CrossEntropyOutput cross_entropy(const Tensor& logits, const Tensor& targets, IdCheck check = IdCheck::run);
 Tensor cross_entropy_backward(double grad_loss, const Tensor& logits, const Tensor& targets,
                               const Tensor& logsumexp);
 // L2Wrap's extra gradient (spec §1.7): grad_logits[pos, argmax] += factor * logits[pos, argmax].

@@ -64,6 +64,9 @@ Variable linear_cross_entropy(const Variable& x, const Variable& weight, const T
   if (chunk_rows <= 0) chunk_rows = std::max<int64_t>(1, (int64_t{1} << 25) / vocab);
   const Tensor flat_x = x.data().contiguous().view({rows, features});
   const Tensor targets = targets_in.contiguous().view({rows});
+  // Once for the whole batch, not per chunk: on a GPU each check reads a flag on the host (25 chunks for the
+  // 169M model at micro_bsz 16 would be 25 host waits per forward).
+  ops::check_ids_below("linear_cross_entropy", targets, vocab, "target");
   // The bf16 copy is padded with zero rows to a multiple of 64 (50277 -> 50304): cuBLAS falls back to slow
   // kernels for a dimension that is not a multiple of 8. The padded logits are set to -inf, so the softmax, the
   // loss, the argmax of L2Wrap and the gradients are those of the real vocabulary (exp(-inf) = 0 exactly).
@@ -88,7 +91,7 @@ Variable linear_cross_entropy(const Variable& x, const Variable& weight, const T
   for (int64_t begin = 0; begin < rows; begin += chunk_rows) {
     const int64_t end = std::min(rows, begin + chunk_rows);
     const Tensor logits = chunk_logits(flat_x.slice(0, begin, end));
-    ops::CrossEntropyOutput out = ops::cross_entropy(logits, targets.slice(0, begin, end));
+    ops::CrossEntropyOutput out = ops::cross_entropy(logits, targets.slice(0, begin, end), ops::IdCheck::done);
     ops::accumulate_(loss, ops::affine(out.loss, static_cast<double>(end - begin) / static_cast<double>(rows), 0.0));
     logsumexp.push_back(std::move(out.logsumexp));
   }

@@ -1,8 +1,12 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <string>
+
 #include "autograd/checkpoint.h"
 #include "autograd/functions.h"
 #include "core/allocator.h"
+#include "kernels/ops.h"
 #include "tests/test_util.h"
 
 namespace rwkv::ag {
@@ -137,6 +141,32 @@ TEST(AutogradEngine, FusedHeadAndLossKeepsNoLogits) {
   // logsumexp only (x itself is the caller's).
   EXPECT_GT(unfused, int64_t{4} << 20) << unfused;
   EXPECT_LT(fused, int64_t{64} << 10) << fused;
+}
+
+// The targets are checked once over the whole batch (one host read on a GPU, not one per chunk), and an id
+// outside the vocabulary in a later chunk is still refused, named with its position in the batch.
+TEST(AutogradEngine, FusedHeadAndLossChecksTheTargetsOnceWithTheirPositions) {
+  const int64_t positions = 14, features = 8, vocab = 5;
+  Variable x(random_tensor({positions, features}, 1), true), w(random_tensor({vocab, features}, 2), true);
+  Tensor targets = random_ids({positions}, vocab, 3);
+  const Variable fine = linear_cross_entropy(x, w, targets, /*chunk_rows=*/3);
+  EXPECT_TRUE(std::isfinite(fine.data().item()));
+  targets.data<int64_t>()[10] = vocab;  // in the fourth chunk of three rows
+  try {
+    linear_cross_entropy(x, w, targets, 3);
+    FAIL() << "a target >= vocab was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("linear_cross_entropy: target 5 at position 10 is out of range [0, 5)"),
+              std::string::npos)
+        << e.what();
+  }
+  targets.data<int64_t>()[10] = -1;
+  EXPECT_THROW(linear_cross_entropy(x, w, targets, 3), Error);
+  // The plain op still checks its own targets unless told they were checked.
+  const Tensor logits = random_tensor({positions, vocab}, 4);
+  EXPECT_THROW(ops::cross_entropy(logits, targets), Error);
+  targets.data<int64_t>()[10] = 2;
+  EXPECT_NO_THROW(ops::cross_entropy(logits, targets, ops::IdCheck::done));
 }
 
 TEST(AutogradEngine, CheckpointSavesActivationMemory) {

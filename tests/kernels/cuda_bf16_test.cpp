@@ -241,5 +241,19 @@ TEST_F(CudaBf16, PaddedHeadLossMatchesTheCpu) {
   }
 }
 
+// The chunked head + loss checks its targets once per forward, not once per chunk: on the GPU each check is a
+// host wait, and 5 chunks here (25 for the 169M model at micro_bsz 16) would stall the stream 5 times. The
+// padded bf16 path makes its -inf on the device too, so the forward waits exactly once.
+TEST_F(CudaBf16, PaddedHeadLossForwardWaitsOnTheHostOnce) {
+  const int64_t vocab = 97, features = 16;
+  ag::Variable x(bf16(random_tensor({2, 7, features}, 50, DType::f32, -2, 2)).to(Device::cuda(0)), true);
+  ag::Variable w(random_tensor({vocab, features}, 51).to(Device::cuda(0)), true);
+  const Tensor targets = testing::random_ids({2, 7}, vocab, 52).to(Device::cuda(0));
+  const int64_t before = cuda::host_waits();
+  const ag::Variable loss = ag::linear_cross_entropy(x, w, targets, /*chunk_rows=*/3);
+  EXPECT_EQ(cuda::host_waits() - before, 1) << "the forward of 5 chunks waited on the host more than once";
+  EXPECT_TRUE(std::isfinite(loss.data().item()));
+}
+
 }  // namespace
 }  // namespace rwkv
