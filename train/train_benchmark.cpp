@@ -42,22 +42,25 @@ double timed_ms(const Device& device, int64_t& host_waits, const std::function<v
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
 }
 
-// A [B, T+1] window of uniform random ids, split into inputs [B, T] and next-token targets [B, T].
+// A [B, T+1] window of uniform random ids, split into inputs [B, T] and next-token targets [B, T], uploaded in
+// one copy as the trainer does.
 struct Batch {
   Tensor inputs, targets;
 };
 Batch random_batch(Generator& generator, int64_t batch, int64_t time, int64_t vocab, const Device& device) {
-  std::vector<int32_t> x(static_cast<size_t>(batch * time)), y(x.size());
+  const size_t half = static_cast<size_t>(batch * time);
+  std::vector<int32_t> tokens(2 * half);  // inputs, then targets
   for (int64_t b = 0; b < batch; ++b) {
     int32_t previous = static_cast<int32_t>(generator.next_u64() % static_cast<uint64_t>(vocab));
     for (int64_t t = 0; t < time; ++t) {
       const auto next = static_cast<int32_t>(generator.next_u64() % static_cast<uint64_t>(vocab));
-      x[static_cast<size_t>(b * time + t)] = previous;
-      y[static_cast<size_t>(b * time + t)] = next;
+      tokens[static_cast<size_t>(b * time + t)] = previous;
+      tokens[half + static_cast<size_t>(b * time + t)] = next;
       previous = next;
     }
   }
-  return {Tensor::from_vector(x, {batch, time}).to(device), Tensor::from_vector(y, {batch, time}).to(device)};
+  const Tensor both = Tensor::from_vector(tokens, {2, batch, time}).to(device);
+  return {both.slice(0, 0, 1).view({batch, time}), both.slice(0, 1, 2).view({batch, time})};
 }
 
 std::string gemm_precision(const std::string& precision, const Device& device) {

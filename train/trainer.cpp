@@ -210,7 +210,8 @@ private:
   std::optional<RunLog> log_;  // metrics and the loss curve: rank 0's
   pid_t launcher_ = 0;         // the parent of a data-parallel rank; 0 when not watched
   bool launcher_reported_ = false;
-  std::vector<int32_t> x_, y_;  // one micro-batch's inputs and targets
+  // One micro-batch's inputs then targets, in one buffer so that a GPU gets both in one upload (one host wait).
+  std::vector<int32_t> batch_tokens_;
   int64_t bad_in_a_row_ = 0;
   std::chrono::steady_clock::time_point run_start_;
   int64_t first_step_ = 0;
@@ -456,8 +457,7 @@ TrainOutcome TrainingRun::train_until_stop() {
   // orphan and write into proj_dir beside the job that replaces it: it stops at the next step, saving like
   // SIGTERM. A plain process is left alone when its shell goes (nohup runs).
   launcher_ = communicator().is_data_parallel() ? ::getppid() : 0;
-  x_.resize(static_cast<size_t>(config_.micro_bsz * config_.ctx_len));
-  y_.resize(x_.size());
+  batch_tokens_.resize(static_cast<size_t>(2 * config_.micro_bsz * config_.ctx_len));
   run_start_ = std::chrono::steady_clock::now();
   first_step_ = state_.global_step;
   while (state_.global_step < stop_step_) {
@@ -513,9 +513,13 @@ double TrainingRun::forward_backward() {
   model_->zero_grad();
   double loss_sum = 0;
   for (int64_t micro = 0; micro < accumulate; ++micro) {
-    batches_->fill(static_cast<uint64_t>(state_.global_step * accumulate + micro), x_, y_);
-    const Tensor inputs = Tensor::from_vector(x_, {config_.micro_bsz, config_.ctx_len}).to(device_);
-    const Tensor targets = Tensor::from_vector(y_, {config_.micro_bsz, config_.ctx_len}).to(device_);
+    const std::span<int32_t> tokens(batch_tokens_);
+    const size_t half = tokens.size() / 2;
+    batches_->fill(static_cast<uint64_t>(state_.global_step * accumulate + micro), tokens.first(half),
+                   tokens.last(half));
+    const Tensor both = Tensor::from_vector(batch_tokens_, {2, config_.micro_bsz, config_.ctx_len}).to(device_);
+    const Tensor inputs = both.slice(0, 0, 1).view({config_.micro_bsz, config_.ctx_len});
+    const Tensor targets = both.slice(0, 1, 2).view({config_.micro_bsz, config_.ctx_len});
     // Dropout keyed by the global sample number of each row (the sampler's numbering), so masks do not depend on
     // the rank layout and a resume continues them.
     ops::DropoutKey dropout{config_.dropout, config_.seed,
