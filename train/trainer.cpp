@@ -528,11 +528,12 @@ double TrainingRun::forward_backward() {
                                                   communicator().rank()),
                             static_cast<uint64_t>(world_)};
     const ag::Variable loss = model_->loss(inputs, targets, config_.dropout > 0 ? &dropout : nullptr);
-    loss_sum += loss.data().item();
     if (gradients_ && micro == accumulate - 1) gradients_->prepare_for_final_backward();
     // Each micro-batch's mean loss counts 1/accumulate of the step's loss.
     loss.backward(accumulate == 1 ? Tensor() : Tensor::full({}, 1.0 / static_cast<double>(accumulate),
                                                             loss.dtype(), device_));
+    // Read after backward is queued: on a GPU reading it first would hold backward back until forward is done.
+    loss_sum += loss.data().item();
   }
   return loss_sum;
 }
