@@ -21,19 +21,15 @@ void check_same_device_of(const char* op, const Range& tensors) {
 }
 
 void check_operands(const char* op, std::initializer_list<const Tensor*> tensors, bool allow_bf16) {
-  const Tensor* first = nullptr;
+  if (tensors.size() == 0) return;
+  for (const Tensor* t : tensors) RWKV_CHECK(t->defined(), op, ": an operand is undefined");
+  const Tensor* first = *tensors.begin();
+  const bool supported = first->dtype() == DType::f32 || (allow_bf16 && first->dtype() == DType::bf16) ||
+                         (first->dtype() == DType::f64 && first->device().is_cpu());
+  RWKV_CHECK(supported, op, ": unsupported operand ", first->describe(),
+             allow_bf16 ? " (f32, bf16, or f64 on the CPU)" : " (f32, or f64 on the CPU)");
+  check_same_device_of(op, tensors);
   for (const Tensor* t : tensors) {
-    RWKV_CHECK(t->defined(), op, ": an operand is undefined");
-    if (!first) {
-      first = t;
-      const bool supported = t->dtype() == DType::f32 || (allow_bf16 && t->dtype() == DType::bf16) ||
-                             (t->dtype() == DType::f64 && t->device().is_cpu());
-      RWKV_CHECK(supported, op, ": unsupported operand ", t->describe(),
-                 allow_bf16 ? " (f32, bf16, or f64 on the CPU)" : " (f32, or f64 on the CPU)");
-      continue;
-    }
-    RWKV_CHECK(t->device() == first->device(), op, ": operands on different devices: ", first->describe(),
-               " and ", t->describe());
     RWKV_CHECK(t->dtype() == first->dtype(), op, ": operands of different dtypes: ", first->describe(), " and ",
                t->describe());
   }

@@ -114,8 +114,7 @@ StepReport ZeroOptimizer::step(double lr) {
   grads.reserve(pieces_.size());
   for (const Piece& piece : pieces_) {
     values.push_back(parameter_piece(piece));
-    const Tensor grad = shard_piece(piece);
-    grads.push_back(grad.device() == values.back().device() ? grad : grad.to(values.back().device()));
+    grads.push_back(shard_piece(piece).to(values.back().device()));  // itself when already there
   }
   std::vector<ops::AdamTensor> tensors;
   for (size_t i = 0; i < pieces_.size(); ++i) {
