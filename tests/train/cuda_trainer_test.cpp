@@ -79,20 +79,7 @@ TEST_F(CudaTrainer, ZeroOneOverNcclEqualsTheUnshardedOptimizer) {
                                              std::chrono::seconds(60));
   TrainerHooks hooks = quiet_;
   hooks.communicator = nccl.get();
-  const TrainOutcome plain = run_training(config("plain", "cuda:0"), hooks);
-  TrainConfig sharded = config("zero", "cuda:0");
-  sharded.zero = 1;
-  sharded.max_steps = 3;
-  run_training(sharded, hooks);
-  sharded.max_steps = 0;
-  sharded.resume = "auto";
-  const TrainOutcome rest = run_training(sharded, hooks);
-  ASSERT_EQ(rest.global_step, plain.global_step);
-  const std::string a = plain.last_checkpoint, b = rest.last_checkpoint;
-  using testing::checkpoint_values;
-  EXPECT_EQ(checkpoint_values(a, "model"), checkpoint_values(b, "model"));
-  EXPECT_EQ(checkpoint_values(a, "optimizer/exp_avg"), checkpoint_values(b, "optimizer/exp_avg"));
-  EXPECT_EQ(checkpoint_values(a, "optimizer/exp_avg_sq"), checkpoint_values(b, "optimizer/exp_avg_sq"));
+  testing::expect_zero_one_equals_unsharded(config("plain", "cuda:0"), config("zero", "cuda:0"), 3, hooks);
 }
 #endif
 
